@@ -1,0 +1,36 @@
+# Two commands on a fresh machine: `make demo` and `make test`. Both set themselves up
+# (a virtual environment in .venv with the package and its test tools) on first use.
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed-stamp
+DEMO   := demo
+WORKERS ?= 2
+
+.PHONY: setup demo test lint bench clean
+
+setup: $(STAMP)
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[dev]'
+	touch $(STAMP)
+
+demo: $(STAMP)
+	$(BIN)/stageless ingest dataset:california-housing --to duckdb:$(DEMO)/stageless.duckdb \
+		--table california_housing
+	$(BIN)/stageless train --source duckdb:$(DEMO)/stageless.duckdb --table california_housing \
+		--target MedHouseVal --workers $(WORKERS) --output $(DEMO)
+
+lint: $(STAMP)
+	$(BIN)/ruff check src tests bench
+	$(BIN)/ruff format --check src tests bench
+
+test: lint
+	$(BIN)/pytest
+
+bench: $(STAMP)
+	$(BIN)/python bench/bench_train.py
+
+clean:
+	rm -rf $(VENV) $(DEMO) .pytest_cache .ruff_cache build src/*.egg-info

@@ -1,0 +1,113 @@
+"""``model.tar.gz``: written atomically, read back without extracting anything to disk."""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import os
+import tarfile
+import tempfile
+import time
+from pathlib import Path
+
+from pydantic import ValidationError
+
+from stageless.errors import UserError
+from stageless.manifest import Manifest
+
+MODEL_FILE = "xgboost-model"
+MANIFEST_FILE = "manifest.json"
+ARCHIVE_NAME = "model.tar.gz"
+#: refuse to read members larger than this (a model is megabytes, not gigabytes)
+MAX_MEMBER_BYTES = 2 << 30
+
+
+def _add(tar: tarfile.TarFile, name: str, payload: bytes, mtime: float) -> None:
+    info = tarfile.TarInfo(name)
+    info.size = len(payload)
+    info.mtime = int(mtime)
+    info.mode = 0o644
+    tar.addfile(info, io.BytesIO(payload))
+
+
+def write_model_archive(directory: Path, model: bytes, manifest: Manifest) -> Path:
+    """Write DIRECTORY/model.tar.gz so that it either appears complete or not at all."""
+    directory.mkdir(parents=True, exist_ok=True)
+    final = directory / ARCHIVE_NAME
+    fd, tmp_name = tempfile.mkstemp(prefix=".model.tar.gz.", suffix=".partial", dir=directory)
+    try:
+        with os.fdopen(fd, "wb") as raw:
+            with tarfile.open(fileobj=raw, mode="w:gz") as tar:
+                now = time.time()
+                _add(tar, MODEL_FILE, model, now)
+                _add(tar, MANIFEST_FILE, manifest.model_dump_json(indent=2).encode(), now)
+            raw.flush()
+            os.fsync(raw.fileno())
+        os.chmod(tmp_name, 0o644)
+        os.replace(tmp_name, final)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp_name)
+        raise
+    return final
+
+
+def write_model_directory(directory: Path, model: bytes, manifest: Manifest) -> None:
+    """The SageMaker container layout: loose files that SageMaker itself tars up."""
+    directory.mkdir(parents=True, exist_ok=True)
+    for name, payload in (
+        (MODEL_FILE, model),
+        (MANIFEST_FILE, manifest.model_dump_json(indent=2).encode()),
+    ):
+        tmp = directory / f".{name}.partial"
+        tmp.write_bytes(payload)
+        os.replace(tmp, directory / name)
+
+
+def read_model_archive(path: Path) -> tuple[bytes, Manifest]:
+    """The booster bytes and manifest from a model.tar.gz or an unpacked model directory.
+
+    Members are read into memory, never extracted, and only regular files with the two
+    expected names are read: absolute paths, ``..``, links and devices are refused.
+    """
+    if path.is_dir():
+        return _read_pair(
+            lambda name: (path / name).read_bytes() if (path / name).is_file() else None, path
+        )
+    try:
+        tar = tarfile.open(path, mode="r:*")  # noqa: SIM115 - closed by the with below
+    except (tarfile.TarError, OSError) as exc:
+        raise UserError(f"{path} is not a model.tar.gz: {exc}") from None
+    with tar:
+        members: dict[str, tarfile.TarInfo] = {}
+        for member in tar.getmembers():
+            name = member.name.removeprefix("./")
+            if name.startswith("/") or ".." in Path(name).parts:
+                raise UserError(f"{path} has an unsafe member {member.name!r}; refusing it")
+            if not (member.isfile() or member.isdir()):
+                raise UserError(f"{path} has a link or special file {member.name!r}; refusing it")
+            if member.isfile():
+                if member.size > MAX_MEMBER_BYTES:
+                    raise UserError(f"{path}: member {member.name!r} is implausibly large")
+                members[name] = member
+
+        def read(name: str) -> bytes | None:
+            member = members.get(name)
+            if member is None:
+                return None
+            handle = tar.extractfile(member)
+            return handle.read() if handle else None
+
+        return _read_pair(read, path)
+
+
+def _read_pair(read, where: Path) -> tuple[bytes, Manifest]:  # type: ignore[no-untyped-def]
+    model = read(MODEL_FILE)
+    manifest_bytes = read(MANIFEST_FILE)
+    if model is None or manifest_bytes is None:
+        raise UserError(f"{where} lacks {MODEL_FILE} or {MANIFEST_FILE}")
+    try:
+        manifest = Manifest.model_validate_json(manifest_bytes)
+    except ValidationError as exc:
+        raise UserError(f"{where}: manifest.json is not valid: {exc.errors()[0]['msg']}") from None
+    return model, manifest

@@ -1,0 +1,150 @@
+"""The ``stageless`` command: parses, calls one library function, maps errors to exit codes.
+
+Exit codes: 0 success, 2 bad input or configuration, 1 anything else. Every failure is one
+``error: ...`` line on stderr; set STAGELESS_DEBUG=1 to see the traceback of an internal one.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import traceback
+from collections.abc import Sequence
+from importlib.metadata import version
+from pathlib import Path
+
+import click
+
+from stageless.errors import StagelessError
+from stageless.identifiers import split_list
+
+_MODES = click.Choice(["replace", "append", "create"])
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@click.version_option(version("stageless"), prog_name="stageless")
+def cli() -> None:
+    """Train XGBoost straight from a data warehouse: no staging bucket, every row once."""
+
+
+@cli.command()
+@click.argument("source")
+@click.option("--to", "to", required=True, metavar="WAREHOUSE_URL", help="e.g. duckdb:demo.duckdb")
+@click.option("--table", required=True, metavar="[SCHEMA.]TABLE")
+@click.option(
+    "--mode",
+    type=_MODES,
+    default="replace",
+    show_default=True,
+    help="replace: exactly the new rows (atomic); append: add rows; "
+    "create: fail if the table exists",
+)
+def ingest(source: str, to: str, table: str, mode: str) -> None:
+    """Load SOURCE (.csv, .csv.gz, .parquet or dataset:california-housing) into a table."""
+    from stageless.ingest import ingest as run_ingest
+
+    result = run_ingest(source, to, table, mode)  # type: ignore[arg-type]
+    click.echo(f"loaded {result.rows:,} rows into {result.table} ({result.warehouse})")
+
+
+@cli.command()
+@click.option("--source", required=True, metavar="WAREHOUSE_URL")
+@click.option("--table", metavar="[SCHEMA.]TABLE", help="the table to train on")
+@click.option("--query", metavar="SQL", help="or one SELECT defining the rows")
+@click.option("--target", required=True, metavar="COLUMN")
+@click.option("--features", metavar="COL,COL,...", help="default: every numeric column")
+@click.option("--exclude", metavar="COL,COL,...", help="columns to leave out of the features")
+@click.option(
+    "--workers",
+    type=int,
+    default=1,
+    show_default=True,
+    help="data-parallel workers, each reading its own shard",
+)
+@click.option("--validation-fraction", type=float, default=0.25, show_default=True)
+@click.option(
+    "--split-key",
+    metavar="COLUMN",
+    help="hash this column for the train/validation split (default: the whole row)",
+)
+@click.option(
+    "--hp",
+    "hp",
+    multiple=True,
+    metavar="KEY=VALUE",
+    help="XGBoost parameter or num_round; repeat, or list several after one --hp",
+)
+@click.option("--output", required=True, metavar="DIR", help="where model.tar.gz is written")
+@click.option("--quiet", is_flag=True, help="print only the final summary")
+@click.argument("more_hp", nargs=-1, metavar="")
+def train(
+    source: str,
+    table: str | None,
+    query: str | None,
+    target: str,
+    features: str | None,
+    exclude: str | None,
+    workers: int,
+    validation_fraction: float,
+    split_key: str | None,
+    hp: tuple[str, ...],
+    output: str,
+    quiet: bool,
+    more_hp: tuple[str, ...],
+) -> None:
+    """Train one XGBoost model with N workers reading the warehouse directly."""
+    from stageless.training.api import train as run_train
+    from stageless.training.events import Reporter
+    from stageless.training.hyperparams import parse_assignments
+
+    manifest = run_train(
+        source,
+        table=table,
+        query=query,
+        target=target,
+        features=split_list(features) or None,
+        exclude=split_list(exclude),
+        workers=workers,
+        validation_fraction=validation_fraction,
+        split_key=split_key,
+        hyperparameters=parse_assignments([*hp, *more_hp]),
+        output=output,
+        progress=Reporter(workers, quiet=quiet),
+    )
+    data = manifest.data
+    shown = "validation" if manifest.metrics.get("validation") else "train"
+    metric = "  ".join(f"{k}={v:.5f}" for k, v in manifest.metrics[shown].items())
+    click.echo(
+        f"{shown} {metric}  rows={data.rows_total:,} (train {data.rows_train:,}, "
+        f"validation {data.rows_validation:,}, dropped {data.rows_dropped_null_target:,})  "
+        f"workers={manifest.workers}  model={Path(output) / 'model.tar.gz'}"
+    )
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    """Console entry point: one ``error:`` line and the right exit code on failure."""
+    try:
+        cli.main(args=list(argv) if argv is not None else None, standalone_mode=False)
+    except click.exceptions.Exit as exc:
+        sys.exit(exc.exit_code)
+    except click.UsageError as exc:
+        _fail(exc.format_message(), 2)
+    except (click.Abort, KeyboardInterrupt):
+        _fail("interrupted", 130)
+    except StagelessError as exc:
+        _fail(exc.message, exc.exit_code)
+    except Exception as exc:  # internal error: one line, traceback only on request
+        if os.environ.get("STAGELESS_DEBUG"):
+            traceback.print_exc()
+        first = (str(exc).strip().splitlines() or [""])[0]
+        _fail(
+            f"internal error ({type(exc).__name__}: {first}); "
+            "rerun with STAGELESS_DEBUG=1 for details and report it",
+            1,
+        )
+    sys.exit(0)
+
+
+def _fail(message: str, code: int) -> None:
+    click.echo("error: " + " ".join(message.split()), err=True)
+    sys.exit(code)

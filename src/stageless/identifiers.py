@@ -1,0 +1,83 @@
+"""Names as users type them, and matching them against what the warehouse has.
+
+Users write ``schema.table`` or ``"My Schema"."Loan Book"``; the warehouse reports exact
+names. Matching is exact first, then case-insensitive when that is unambiguous, which is
+what people expect from warehouses that fold unquoted names (DuckDB, PostgreSQL, Snowflake).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+from stageless.errors import UserError
+
+
+@dataclass(frozen=True)
+class TableName:
+    """A table reference split into its parts; quoting happens later, per dialect."""
+
+    name: str
+    schema: str | None = None
+
+    def __str__(self) -> str:
+        return f"{self.schema}.{self.name}" if self.schema else self.name
+
+
+def parse_table_name(text: str) -> TableName:
+    """Split ``[schema.]table`` on dots outside double quotes; quotes keep dots and case."""
+    parts: list[str] = []
+    current: list[str] = []
+    quoted = False
+    i = 0
+    while i < len(text):
+        ch = text[i]
+        if ch == '"':
+            if quoted and i + 1 < len(text) and text[i + 1] == '"':
+                current.append('"')  # "" inside quotes is a literal quote
+                i += 1
+            else:
+                quoted = not quoted
+        elif ch == "." and not quoted:
+            parts.append("".join(current))
+            current = []
+        else:
+            current.append(ch)
+        i += 1
+    if quoted:
+        raise UserError(f"table name {text!r} has an unbalanced double quote")
+    parts.append("".join(current))
+    parts = [p.strip() for p in parts]
+    if any(not p for p in parts) or len(parts) > 2:
+        raise UserError(f"table name {text!r} is not of the form [SCHEMA.]TABLE")
+    if len(parts) == 2:
+        return TableName(name=parts[1], schema=parts[0])
+    return TableName(name=parts[0])
+
+
+def match_name(wanted: str, available: Sequence[str], what: str = "column") -> str:
+    """Return the one name in ``available`` that ``wanted`` means, or raise a UserError."""
+    if wanted in available:
+        return wanted
+    folded = [a for a in available if a.casefold() == wanted.casefold()]
+    if len(folded) == 1:
+        return folded[0]
+    if len(folded) > 1:
+        raise UserError(
+            f"{what} {wanted!r} is ambiguous: it matches {', '.join(folded)} "
+            "when case is ignored; write it exactly"
+        )
+    shown = ", ".join(available[:20]) + (", ..." if len(available) > 20 else "")
+    raise UserError(f"{what} {wanted!r} not found; available: {shown}")
+
+
+def split_list(text: str | None) -> list[str]:
+    """``"a, b,c"`` -> ``["a", "b", "c"]``; ``None`` or blank -> ``[]``."""
+    if not text:
+        return []
+    return [part.strip() for part in text.split(",") if part.strip()]
+
+
+def unique(names: Iterable[str]) -> list[str]:
+    """Names in first-seen order, each once."""
+    return list(dict.fromkeys(names))

@@ -1,0 +1,1 @@
+"""Training: the coordinator plans, workers read their shard and train one model together."""

@@ -1,0 +1,195 @@
+"""One training worker: read its shard, check exactly-once, train, and (rank 0) save.
+
+Runs in the caller's process for ``--workers 1`` and as ``python -m
+stageless.training.worker`` for each of N local workers (or SageMaker hosts), with the
+plan as JSON on stdin and events as JSON lines on what was its stdout.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import warnings
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import xgboost as xgb
+from xgboost import collective
+
+from stageless.artifacts import write_model_archive
+from stageless.errors import DataError, StagelessError
+from stageless.manifest import DataProvenance, Manifest, software_versions, utc_now
+from stageless.training.data import BatchIter, ShardData
+from stageless.training.events import EventSink, JsonLinesSink
+from stageless.training.hyperparams import booster_params
+from stageless.training.plan import TrainPlan
+from stageless.warehouses import Warehouse, open_warehouse
+
+# An empty shard is legitimate (a tiny table, many workers); XGBoost warns about it.
+warnings.filterwarnings("ignore", message=r".*Empty dataset at worker.*")
+
+
+class RoundProgress(xgb.callback.TrainingCallback):
+    """Emits the eval metrics every few rounds (rank 0 only, metrics are global)."""
+
+    def __init__(self, sink: EventSink, num_round: int) -> None:
+        super().__init__()
+        self.sink = sink
+        self.num_round = num_round
+        self.every = max(1, num_round // 10)
+
+    def after_iteration(self, model: xgb.Booster, epoch: int, evals_log: Any) -> bool:
+        done = epoch + 1
+        if done % self.every == 0 or done == 1 or done == self.num_round:
+            metrics = {
+                f"{data}-{metric}": float(values[-1])
+                for data, by_metric in evals_log.items()
+                for metric, values in by_metric.items()
+            }
+            self.sink.emit("round", round=done, num_round=self.num_round, metrics=metrics)
+        return False
+
+
+def _global_counts(shard: ShardData, rank: int, workers: int) -> np.ndarray:
+    """Sum every worker's counts through the collective: [per-worker rows..., dropped, train,
+    validation]. Without a collective (one worker) this is the worker's own counts."""
+    local = np.zeros(workers + 3, dtype=np.int64)
+    local[rank] = shard.rows_read - shard.rows_dropped_null_target
+    local[workers:] = [shard.rows_dropped_null_target, shard.rows_train, shard.rows_validation]
+    if collective.is_distributed():
+        return collective.allreduce(local, collective.Op.SUM)
+    return local
+
+
+def train_shard(
+    plan: TrainPlan, rank: int, sink: EventSink, warehouse: Warehouse | None = None
+) -> Manifest | None:
+    """Everything one worker does. Returns the manifest on rank 0, None elsewhere."""
+    task = plan.tasks[rank]
+
+    def progress(rows: int, seconds: float, done: bool) -> None:
+        sink.emit("read", rank=rank, rows=rows, seconds=round(seconds, 3), done=done)
+
+    if warehouse is None:
+        with open_warehouse(plan.source, read_only=True, threads=plan.nthread) as own:
+            shard = ShardData.read(
+                own.arrow_batches(task.sql, batch_rows=plan.batch_rows),
+                len(plan.features),
+                progress,
+            )
+    else:
+        shard = ShardData.read(
+            warehouse.arrow_batches(task.sql, batch_rows=plan.batch_rows),
+            len(plan.features),
+            progress,
+        )
+
+    counts = _global_counts(shard, rank, plan.workers)
+    per_worker = [int(c) for c in counts[: plan.workers]]
+    dropped, rows_train, rows_validation = (int(c) for c in counts[plan.workers :])
+    rows_read = sum(per_worker) + dropped
+    if rows_read != plan.rows_expected:
+        raise DataError(
+            f"exactly-once check failed: the workers read {rows_read:,} rows but the "
+            f"source had {plan.rows_expected:,} when planned; was it changed during the run?"
+        )
+
+    hp = plan.hyperparameters
+    dtrain = xgb.QuantileDMatrix(
+        BatchIter(shard.train, plan.features, plan.feature_types),
+        max_bin=hp.get("max_bin", 256),
+        nthread=plan.nthread,
+    )
+    evals = [(dtrain, "train")]
+    if plan.validation_fraction > 0:
+        dvalid = xgb.QuantileDMatrix(
+            BatchIter(shard.validation, plan.features, plan.feature_types),
+            ref=dtrain,
+            nthread=plan.nthread,
+        )
+        evals.append((dvalid, "validation"))
+    shard.train.clear()  # the quantised matrices hold what training needs
+    shard.validation.clear()
+
+    history: dict[str, Any] = {}
+    early = hp.get("early_stopping_rounds") if len(evals) > 1 else None
+    booster = xgb.train(
+        booster_params(hp, plan.nthread),
+        dtrain,
+        num_boost_round=hp["num_round"],
+        evals=evals,
+        evals_result=history,
+        early_stopping_rounds=early,
+        verbose_eval=False,
+        callbacks=[RoundProgress(sink, hp["num_round"])] if rank == 0 else None,
+    )
+    if rank != 0:
+        return None
+
+    best = booster.best_iteration if early else hp["num_round"] - 1
+    if early:
+        booster = booster[: best + 1]
+    metrics = {
+        name: {metric: float(values[best]) for metric, values in by_metric.items()}
+        for name, by_metric in history.items()
+    }
+    metrics.setdefault("validation", {})
+    manifest = Manifest(
+        target=plan.target,
+        features=plan.features,
+        feature_types=plan.feature_types,
+        objective=hp["objective"],
+        hyperparameters={**hp, "tree_method": hp.get("tree_method", "hist")},
+        metrics=metrics,
+        data=DataProvenance(
+            source=plan.source,
+            query=plan.query,
+            snapshot=plan.snapshot,
+            rows_total=rows_read,
+            rows_dropped_null_target=dropped,
+            rows_per_worker=per_worker,
+            rows_train=rows_train,
+            rows_validation=rows_validation,
+            shard_strategy=plan.tasks[0].strategy,
+            split={
+                "method": "hash of the split key" if plan.split_key else "hash of every column",
+                "key": plan.split_key,
+                "validation_fraction": plan.validation_fraction,
+            },
+        ),
+        workers=plan.workers,
+        versions=software_versions(),
+        created_at=utc_now(),
+    )
+    archive = write_model_archive(Path(plan.output), bytes(booster.save_raw("json")), manifest)
+    sink.emit("saved", path=str(archive))
+    return manifest
+
+
+def main() -> None:
+    """Entry point of a worker process started by the local launcher."""
+    events_fd = os.dup(1)
+    os.dup2(2, 1)  # anything a library prints goes to stderr, never into the event channel
+    sink = JsonLinesSink(events_fd)
+    rank = int(os.environ["STAGELESS_RANK"])
+    try:
+        plan = TrainPlan.model_validate_json(sys.stdin.read())
+        tracker = json.loads(os.environ["STAGELESS_TRACKER"])
+        with collective.CommunicatorContext(dmlc_task_id=f"{rank:06d}", **tracker):
+            if collective.get_rank() != rank:
+                raise RuntimeError(f"tracker gave rank {collective.get_rank()} to worker {rank}")
+            manifest = train_shard(plan, rank, sink)
+            sink.emit("done", rank=rank, manifest=manifest.model_dump() if manifest else None)
+    except StagelessError as exc:
+        sink.emit("error", rank=rank, message=exc.message, exit_code=exc.exit_code)
+        os._exit(exc.exit_code)  # skip the collective's orderly shutdown: peers are gone
+    except BaseException as exc:  # report anything, then die at once
+        first = (str(exc).strip().splitlines() or [""])[0]
+        sink.emit("error", rank=rank, message=f"{type(exc).__name__}: {first}", exit_code=1)
+        os._exit(1)
+
+
+if __name__ == "__main__":
+    main()
