@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 from stageless.errors import NotFoundError, StagelessError, TransientError, UserError
 
 if TYPE_CHECKING:
-    from stageless.ingest import IngestResult
+    from stageless.ingestion import IngestResult
     from stageless.manifest import Manifest
 
 __all__ = [
@@ -33,7 +33,7 @@ __all__ = [
 
 def ingest(source: str, to: str, table: str, mode: str = "replace") -> IngestResult:
     """Load a .csv/.csv.gz/.parquet file or ``dataset:NAME`` into a warehouse table."""
-    from stageless.ingest import ingest as _ingest
+    from stageless.ingestion import ingest as _ingest
 
     return _ingest(source, to, table, mode)  # type: ignore[arg-type]
 
@@ -51,7 +51,7 @@ def __getattr__(name: str) -> Any:
 
         return Manifest
     if name == "IngestResult":
-        from stageless.ingest import IngestResult
+        from stageless.ingestion import IngestResult
 
         return IngestResult
     raise AttributeError(name)

@@ -41,7 +41,7 @@ def cli() -> None:
 )
 def ingest(source: str, to: str, table: str, mode: str) -> None:
     """Load SOURCE (.csv, .csv.gz, .parquet or dataset:california-housing) into a table."""
-    from stageless.ingest import ingest as run_ingest
+    from stageless.ingestion import ingest as run_ingest
 
     result = run_ingest(source, to, table, mode)  # type: ignore[arg-type]
     click.echo(f"loaded {result.rows:,} rows into {result.table} ({result.warehouse})")

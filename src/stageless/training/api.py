@@ -19,7 +19,7 @@ from stageless.training.plan import (
     threads_per_worker,
     worker_select,
 )
-from stageless.warehouses import open_warehouse, redact_url
+from stageless.warehouses import Warehouse, open_warehouse, redact_url
 from stageless.warehouses.base import DEFAULT_BATCH_ROWS
 
 MAX_WORKERS = 64
@@ -66,72 +66,108 @@ def train(
     hp = parse_hyperparameters(hyperparameters or {})  # before anything is read
     _check_options(table, query, workers, validation_fraction, output)
     sink = progress or Reporter(workers)
-    nthread = threads_per_worker(workers)
 
     # The coordinator's read-only connection stays open until training ends: for DuckDB
     # its file lock is what keeps the view every worker reads the same.
     with open_warehouse(source, read_only=True) as warehouse:
-        relation = (
-            warehouse.relation_for_table(parse_table_name(table))
-            if table is not None
-            else warehouse.relation_for_query(query or "")
-        )
-        schema = warehouse.schema_of(relation)
-        target_name, feature_names, feature_types, key = choose_columns(
-            schema, target, list(features) if features else None, list(exclude), split_key
-        )
-        warehouse.pin()
-        rows, labelled = count_rows(warehouse, relation, target_name)
-        what = f"table {table}" if table is not None else "--query"
-        if rows == 0:
-            raise UserError(f"{what} has no rows to train on")
-        if labelled == 0:
-            raise UserError(f"target column {target_name!r} has no non-NULL values in {what}")
-        shards = warehouse.plan_shards(relation, schema.names, workers)
-        plan = TrainPlan(
-            source=redact_url(warehouse.url),
-            query=relation.select_all_sql(warehouse.dialect),
-            snapshot=warehouse.snapshot(),
-            target=target_name,
-            features=feature_names,
-            feature_types=feature_types,
-            split_key=key,
-            validation_fraction=validation_fraction,
-            hyperparameters=hp,
+        plan = plan_training(
+            warehouse,
+            table=table,
+            query=query,
+            target=target,
+            features=features,
+            exclude=exclude,
             workers=workers,
-            nthread=nthread,
-            rows_expected=rows,
-            tasks=[
-                WorkerTask(
-                    rank=s.index,
-                    strategy=s.strategy,
-                    sql=worker_select(
-                        warehouse,
-                        relation,
-                        schema.names,
-                        feature_names,
-                        target_name,
-                        key,
-                        validation_fraction,
-                        s.predicate_sql,
-                    ),
-                )
-                for s in shards
-            ],
-            output=str(Path(output).absolute()),
+            validation_fraction=validation_fraction,
+            split_key=split_key,
+            hyperparameters=hp,
+            output=output,
             batch_rows=batch_rows,
         )
         sink.emit(
             "info",
-            message=f"training on {rows:,} rows of {len(feature_names)} features "
-            f"with {workers} worker{'s' if workers > 1 else ''} ({nthread} threads each)",
+            message=f"training on {plan.rows_expected:,} rows of {len(plan.features)} features "
+            f"with {workers} worker{'s' if workers > 1 else ''} ({plan.nthread} threads each)",
         )
-        if workers == 1:
-            from stageless.training.worker import train_shard
+        return run_plan(plan, sink, warehouse)
 
-            manifest = train_shard(plan, 0, sink, warehouse=warehouse)
-            assert manifest is not None
-            return manifest
-        from stageless.training.launcher import run_local_workers
 
-        return run_local_workers(plan, sink)
+def plan_training(
+    warehouse: Warehouse,
+    *,
+    table: str | None,
+    query: str | None,
+    target: str,
+    features: Sequence[str] | None,
+    exclude: Sequence[str],
+    workers: int,
+    validation_fraction: float,
+    split_key: str | None,
+    hyperparameters: dict[str, Any],
+    output: str,
+    batch_rows: int = DEFAULT_BATCH_ROWS,
+) -> TrainPlan:
+    """Resolve names, pin the view, count the rows and give every worker its SQL."""
+    relation = (
+        warehouse.relation_for_table(parse_table_name(table))
+        if table is not None
+        else warehouse.relation_for_query(query or "")
+    )
+    schema = warehouse.schema_of(relation)
+    target_name, feature_names, feature_types, key = choose_columns(
+        schema, target, list(features) if features else None, list(exclude), split_key
+    )
+    warehouse.pin()
+    rows, labelled = count_rows(warehouse, relation, target_name)
+    what = f"table {table}" if table is not None else "--query"
+    if rows == 0:
+        raise UserError(f"{what} has no rows to train on")
+    if labelled == 0:
+        raise UserError(f"target column {target_name!r} has no non-NULL values in {what}")
+    shards = warehouse.plan_shards(relation, schema.names, workers)
+    return TrainPlan(
+        source=redact_url(warehouse.url),
+        query=relation.select_all_sql(warehouse.dialect),
+        snapshot=warehouse.snapshot(),
+        target=target_name,
+        features=feature_names,
+        feature_types=feature_types,
+        split_key=key,
+        validation_fraction=validation_fraction,
+        hyperparameters=hyperparameters,
+        workers=workers,
+        nthread=threads_per_worker(workers),
+        rows_expected=rows,
+        tasks=[
+            WorkerTask(
+                rank=s.index,
+                strategy=s.strategy,
+                sql=worker_select(
+                    warehouse,
+                    relation,
+                    schema.names,
+                    feature_names,
+                    target_name,
+                    key,
+                    validation_fraction,
+                    s.predicate_sql,
+                ),
+            )
+            for s in shards
+        ],
+        output=str(Path(output).absolute()),
+        batch_rows=batch_rows,
+    )
+
+
+def run_plan(plan: TrainPlan, sink: EventSink, warehouse: Warehouse | None = None) -> Manifest:
+    """One worker runs here (reusing WAREHOUSE); more run as local processes."""
+    if plan.workers == 1:
+        from stageless.training.worker import train_shard
+
+        manifest = train_shard(plan, 0, sink, warehouse=warehouse)
+        assert manifest is not None
+        return manifest
+    from stageless.training.launcher import run_local_workers
+
+    return run_local_workers(plan, sink)
