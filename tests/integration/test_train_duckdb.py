@@ -24,17 +24,38 @@ from tests.conftest import RunCli
 
 QUIET = Reporter(1, quiet=True)
 CONTRACT_KEYS = {
-    "format_version", "target", "features", "feature_types", "objective", "hyperparameters",
-    "metrics", "data", "workers", "versions", "created_at",
-}  # fmt: skip
+    "format_version",
+    "target",
+    "features",
+    "feature_types",
+    "objective",
+    "hyperparameters",
+    "metrics",
+    "data",
+    "workers",
+    "versions",
+    "created_at",
+}
 CONTRACT_DATA_KEYS = {
-    "source", "query", "snapshot", "rows_total", "rows_dropped_null_target",
-    "rows_per_worker", "rows_train", "rows_validation",
-}  # fmt: skip
+    "source",
+    "query",
+    "snapshot",
+    "rows_total",
+    "rows_dropped_null_target",
+    "rows_per_worker",
+    "rows_train",
+    "rows_validation",
+}
 HOUSING_FEATURES = [
-    "MedInc", "HouseAge", "AveRooms", "AveBedrms", "Population", "AveOccup", "Latitude",
+    "MedInc",
+    "HouseAge",
+    "AveRooms",
+    "AveBedrms",
+    "Population",
+    "AveOccup",
+    "Latitude",
     "Longitude",
-]  # fmt: skip
+]
 
 
 def train(source: str, output: Path, **options: object) -> Manifest:
@@ -74,7 +95,7 @@ def test_every_row_is_read_exactly_once(runs: dict[int, Manifest], workers: int)
 def test_split_is_identical_for_every_worker_count(runs: dict[int, Manifest]) -> None:
     splits = {(m.data.rows_train, m.data.rows_validation) for m in runs.values()}
     assert len(splits) == 1
-    ((rows_train, rows_validation),) = splits
+    ((_, rows_validation),) = splits
     assert abs(rows_validation / 20640 - 0.25) < 0.01
 
 
@@ -94,8 +115,8 @@ def test_archive_follows_the_contract(
         assert sorted(m.name for m in tar.getmembers()) == ["manifest.json", "xgboost-model"]
         stored = json.load(tar.extractfile("manifest.json"))  # type: ignore[arg-type]
         raw = tar.extractfile("xgboost-model").read()  # type: ignore[union-attr]
-    assert CONTRACT_KEYS <= stored.keys()
-    assert CONTRACT_DATA_KEYS <= stored["data"].keys()
+    assert stored.keys() >= CONTRACT_KEYS
+    assert stored["data"].keys() >= CONTRACT_DATA_KEYS
     assert stored["features"] == HOUSING_FEATURES
     assert stored["feature_types"] == ["float"] * 8
     assert stored["objective"] == "reg:squarederror"
@@ -112,8 +133,10 @@ def test_archive_follows_the_contract(
     assert booster.num_boosted_rounds() == 50
     assert booster.feature_names == HOUSING_FEATURES
     # A median-income-heavy district should be worth more than a poor one.
-    rich, poor = np.array([[10.0, 20, 6, 1, 1000, 3, 37.8, -122.4],
-                           [1.5, 20, 4, 1, 1000, 3, 36.0, -119.0]], dtype=np.float32)  # fmt: skip
+    rich, poor = np.array(
+        [[10.0, 20, 6, 1, 1000, 3, 37.8, -122.4], [1.5, 20, 4, 1, 1000, 3, 36.0, -119.0]],
+        dtype=np.float32,
+    )
     pred = booster.inplace_predict(np.stack([rich, poor]))
     assert pred[0] > pred[1] + 1.0
     assert read_model_archive(archive)[1] == runs[2]
@@ -128,8 +151,13 @@ def test_exact_duplicate_rows_are_each_read_once(tmp_path: Path, housing_db: str
         "UNION ALL SELECT * FROM src.california_housing",
     )
     for workers, source in ((2, {"table": "twice"}), (3, {"query": "SELECT * FROM twice"})):
-        m = train(db, tmp_path / f"out{workers}", workers=workers,
-                  hyperparameters={"num_round": "5"}, **source)  # fmt: skip
+        m = train(
+            db,
+            tmp_path / f"out{workers}",
+            workers=workers,
+            hyperparameters={"num_round": "5"},
+            **source,
+        )
         assert m.data.rows_total == 41280
         assert sum(m.data.rows_per_worker) == 41280
         # Both copies of a row hash alike: they land in the same split, so the split
@@ -144,8 +172,15 @@ def test_null_targets_are_dropped_and_counted_null_features_are_missing(tmp_path
         "ELSE i * 0.5 END AS b, CASE WHEN i % 10 = 0 THEN NULL ELSE (i % 7) * 2.0 END AS y "
         "FROM range(5000) r(i)",
     )
-    m = train(db, tmp_path / "out", table="t", target="y", exclude=["id"], workers=2,
-              hyperparameters={"num_round": "5"})  # fmt: skip
+    m = train(
+        db,
+        tmp_path / "out",
+        table="t",
+        target="y",
+        exclude=["id"],
+        workers=2,
+        hyperparameters={"num_round": "5"},
+    )
     assert m.data.rows_total == 5000
     assert m.data.rows_dropped_null_target == 500
     assert sum(m.data.rows_per_worker) == 4500
@@ -154,10 +189,19 @@ def test_null_targets_are_dropped_and_counted_null_features_are_missing(tmp_path
 
 
 def test_a_worker_with_an_empty_shard_still_joins(tmp_path: Path) -> None:
-    db = make_db(tmp_path / "tiny.duckdb", "CREATE TABLE t AS SELECT 1.0 AS x, 2.0 AS y "
-                 "UNION ALL SELECT 2.0, 4.0")  # fmt: skip
-    m = train(db, tmp_path / "out", table="t", target="y", workers=3,
-              validation_fraction=0.0, hyperparameters={"num_round": "2"})  # fmt: skip
+    db = make_db(
+        tmp_path / "tiny.duckdb",
+        "CREATE TABLE t AS SELECT 1.0 AS x, 2.0 AS y UNION ALL SELECT 2.0, 4.0",
+    )
+    m = train(
+        db,
+        tmp_path / "out",
+        table="t",
+        target="y",
+        workers=3,
+        validation_fraction=0.0,
+        hyperparameters={"num_round": "2"},
+    )
     assert m.data.rows_per_worker.count(0) >= 1
     assert sum(m.data.rows_per_worker) == 2
     assert m.metrics["validation"] == {}
@@ -167,15 +211,22 @@ def test_query_source_and_split_key(tmp_path: Path, housing_db: str) -> None:
     query = "SELECT row_number() OVER () AS id, * FROM california_housing WHERE HouseAge < 30"
     split = {}
     for workers in (1, 2):
-        m = train(housing_db, tmp_path / f"q{workers}", query=query, workers=workers,
-                  exclude=["id"], split_key="ID", hyperparameters={"num_round": "3"})  # fmt: skip
+        m = train(
+            housing_db,
+            tmp_path / f"q{workers}",
+            query=query,
+            workers=workers,
+            exclude=["id"],
+            split_key="ID",
+            hyperparameters={"num_round": "3"},
+        )
         assert m.data.shard_strategy == ("all" if workers == 1 else "hash")
         assert m.data.split["key"] == "id"
         assert m.data.query.startswith("SELECT ROW_NUMBER() OVER () AS id")
         split[workers] = (m.data.rows_total, m.data.rows_train, m.data.rows_validation)
     assert split[1] == split[2]
     with duckdb.connect(housing_db.removeprefix("duckdb:///"), read_only=True) as con:
-        ((expected,),) = con.execute(  # fmt: skip
+        ((expected,),) = con.execute(
             "SELECT count(*) FROM california_housing WHERE HouseAge < 30"
         ).fetchall()
     assert split[1][0] == expected
@@ -184,11 +235,18 @@ def test_query_source_and_split_key(tmp_path: Path, housing_db: str) -> None:
 def test_exactly_once_mismatch_fails_and_writes_nothing(tmp_path: Path, housing_db: str) -> None:
     with open_warehouse(housing_db, read_only=True) as warehouse:
         plan = plan_training(
-            warehouse, table="california_housing", query=None, target="MedHouseVal",
-            features=None, exclude=(), workers=1, validation_fraction=0.25, split_key=None,
+            warehouse,
+            table="california_housing",
+            query=None,
+            target="MedHouseVal",
+            features=None,
+            exclude=(),
+            workers=1,
+            validation_fraction=0.25,
+            split_key=None,
             hyperparameters=parse_hyperparameters({"num_round": "2"}),
             output=str(tmp_path / "one"),
-        )  # fmt: skip
+        )
         wrong = plan.model_copy(update={"rows_expected": plan.rows_expected + 1})
         with pytest.raises(DataError, match="exactly-once check failed"):
             run_plan(wrong, QUIET, warehouse)
@@ -196,11 +254,18 @@ def test_exactly_once_mismatch_fails_and_writes_nothing(tmp_path: Path, housing_
 
     with open_warehouse(housing_db, read_only=True) as warehouse:
         plan = plan_training(
-            warehouse, table="california_housing", query=None, target="MedHouseVal",
-            features=None, exclude=(), workers=2, validation_fraction=0.25, split_key=None,
+            warehouse,
+            table="california_housing",
+            query=None,
+            target="MedHouseVal",
+            features=None,
+            exclude=(),
+            workers=2,
+            validation_fraction=0.25,
+            split_key=None,
             hyperparameters=parse_hyperparameters({"num_round": "2"}),
             output=str(tmp_path / "two"),
-        )  # fmt: skip
+        )
         wrong = plan.model_copy(update={"rows_expected": plan.rows_expected - 1})
         with pytest.raises(WorkerFailed, match="exactly-once check failed"):
             run_plan(wrong, QUIET)
@@ -213,11 +278,22 @@ def test_cli_prints_progress_and_a_summary_and_writes_only_the_model(
     scratch = tmp_path / "tmpdir"
     scratch.mkdir()
     result = run_cli(
-        "train", "--source", housing_db, "--table", "california_housing",
-        "--target", "medhouseval", "--workers", "2", "--output", "out",
-        "--hp", "num_round=20", "max_depth=4",
+        "train",
+        "--source",
+        housing_db,
+        "--table",
+        "california_housing",
+        "--target",
+        "medhouseval",
+        "--workers",
+        "2",
+        "--output",
+        "out",
+        "--hp",
+        "num_round=20",
+        "max_depth=4",
         env={"TMPDIR": str(scratch), "TMP": str(scratch), "TEMP": str(scratch)},
-    )  # fmt: skip
+    )
     assert result.returncode == 0, result.stderr
     assert "worker 1/2 read 10,320 rows" in result.stderr
     assert "worker 2/2 read 10,320 rows" in result.stderr
@@ -234,8 +310,12 @@ def test_cli_prints_progress_and_a_summary_and_writes_only_the_model(
 
 
 def test_hyperparameters_reach_xgboost(tmp_path: Path, housing_db: str) -> None:
-    m = train(housing_db, tmp_path / "out", table="california_housing",
-              hyperparameters={"num_round": "7", "max_depth": "2", "eval_metric": "mae"})  # fmt: skip
+    m = train(
+        housing_db,
+        tmp_path / "out",
+        table="california_housing",
+        hyperparameters={"num_round": "7", "max_depth": "2", "eval_metric": "mae"},
+    )
     raw, _ = read_model_archive(tmp_path / "out" / "model.tar.gz")
     booster = xgb.Booster()
     booster.load_model(bytearray(raw))

@@ -113,8 +113,9 @@ def test_bad_source_url(source: str, message: str, run_cli: RunCli, tmp_path: Pa
 
 def test_output_that_is_a_file_is_refused(odd_db: str, run_cli: RunCli, tmp_path: Path) -> None:
     (tmp_path / "out").write_text("precious")
-    result = run_cli("train", "--source", odd_db, "--table", "no_target", "--target", "x",
-                     "--output", "out")  # fmt: skip
+    result = run_cli(
+        "train", "--source", odd_db, "--table", "no_target", "--target", "x", "--output", "out"
+    )
     assert result.returncode == 2 and "not a directory" in result.stderr
     assert (tmp_path / "out").read_text() == "precious"
 
@@ -146,11 +147,29 @@ def _worker_pids(parent: int) -> list[int]:
 @pytest.mark.skipif(not Path("/proc").is_dir(), reason="needs /proc to find worker processes")
 def test_a_dying_worker_fails_the_whole_run_promptly(tmp_path: Path, housing_db: str) -> None:
     proc = subprocess.Popen(
-        [sys.executable, "-m", "stageless", "train", "--source", housing_db,
-         "--table", "california_housing", "--target", "MedHouseVal", "--workers", "2",
-         "--output", str(tmp_path / "out"), "--hp", "num_round=100000", "max_depth=8"],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-    )  # fmt: skip
+        [
+            sys.executable,
+            "-m",
+            "stageless",
+            "train",
+            "--source",
+            housing_db,
+            "--table",
+            "california_housing",
+            "--target",
+            "MedHouseVal",
+            "--workers",
+            "2",
+            "--output",
+            str(tmp_path / "out"),
+            "--hp",
+            "num_round=100000",
+            "max_depth=8",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     try:
         deadline = time.monotonic() + 60
         workers: list[int] = []
