@@ -34,40 +34,54 @@ def _relay(rank: int, stream: IO[bytes], events: EventQueue) -> None:
     events.put((rank, None))
 
 
-def start_tracker(workers: int, host: str = "127.0.0.1", port: int = 0) -> Any:
-    from xgboost.tracker import RabitTracker
+def start_tracker(workers: int, host: str = "127.0.0.1", port: int = 0) -> tuple[Any, str]:
+    """Start the tracker process; returns it and the JSON line of worker arguments."""
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "stageless.training.tracker", str(workers), host, str(port)],
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    assert proc.stdout is not None
+    line = proc.stdout.readline().decode().strip()
+    if not line:
+        proc.kill()
+        _, err = proc.communicate()
+        last = (err.decode(errors="replace").strip().splitlines() or ["no output"])[-1]
+        raise WorkerFailed(f"the XGBoost tracker did not start: {last}")
+    return proc, line
 
-    tracker = RabitTracker(n_workers=workers, host_ip=host, port=port, sortby="task")
-    tracker.start()
-    return tracker
 
-
-def stop_tracker(tracker: Any) -> None:
-    """Free the tracker; after a failed run it complains about peers that left: ignore."""
-    with contextlib.suppress(Exception):
-        tracker.free()
+def stop_tracker(tracker: subprocess.Popen[bytes]) -> None:
+    """The tracker exits once every worker has left; after a failure it may not."""
+    try:
+        tracker.wait(timeout=5)
+    except subprocess.TimeoutExpired:
+        tracker.kill()
+        tracker.wait()
 
 
 def run_local_workers(plan: TrainPlan, sink: EventSink) -> Manifest:
-    tracker = start_tracker(plan.workers)
-    tracker_args = json.dumps(tracker.worker_args())
     events: EventQueue = queue.Queue()
     procs: list[subprocess.Popen[bytes]] = []
-    payload = plan.model_dump_json().encode()
+    tracker: subprocess.Popen[bytes] | None = None
     try:
+        # Workers start (imports, reading their shard) while this process starts the
+        # tracker; they need its address only when they join the collective.
         for rank in range(plan.workers):
-            env = {**os.environ, "STAGELESS_RANK": str(rank), "STAGELESS_TRACKER": tracker_args}
             proc = subprocess.Popen(
                 [sys.executable, "-m", "stageless.training.worker"],
                 stdin=subprocess.PIPE,
                 stdout=subprocess.PIPE,
-                env=env,
+                env={**os.environ, "STAGELESS_RANK": str(rank)},
             )
             procs.append(proc)
             assert proc.stdin is not None and proc.stdout is not None
-            proc.stdin.write(payload)
-            proc.stdin.close()
             threading.Thread(target=_relay, args=(rank, proc.stdout, events), daemon=True).start()
+            _send_line(proc, plan.model_dump_json())
+        tracker, tracker_args = start_tracker(plan.workers)
+        for proc in procs:
+            _send_line(proc, tracker_args, last=True)
         return _supervise(plan, procs, events, sink)
     finally:
         for proc in procs:
@@ -75,7 +89,20 @@ def run_local_workers(plan: TrainPlan, sink: EventSink) -> Manifest:
                 proc.kill()
         for proc in procs:
             proc.wait()
-        stop_tracker(tracker)
+        if tracker is not None:
+            if any(proc.returncode for proc in procs):
+                tracker.kill()
+            stop_tracker(tracker)
+
+
+def _send_line(proc: subprocess.Popen[bytes], line: str, last: bool = False) -> None:
+    """Write one line to a worker's stdin; a worker that already died is noticed later."""
+    assert proc.stdin is not None
+    with contextlib.suppress(BrokenPipeError, OSError):
+        proc.stdin.write(line.encode() + b"\n")
+        proc.stdin.flush()
+        if last:
+            proc.stdin.close()
 
 
 def _supervise(

@@ -2,7 +2,8 @@
 
 Runs in the caller's process for ``--workers 1`` and as ``python -m
 stageless.training.worker`` for each of N local workers (or SageMaker hosts), with the
-plan as JSON on stdin and events as JSON lines on what was its stdout.
+plan and then the tracker's address as JSON lines on stdin, and events as JSON lines on
+what was its stdout.
 """
 
 from __future__ import annotations
@@ -63,29 +64,37 @@ def _global_counts(shard: ShardData, rank: int, workers: int) -> np.ndarray:
     return local
 
 
-def train_shard(
+def read_shard(
     plan: TrainPlan, rank: int, sink: EventSink, warehouse: Warehouse | None = None
-) -> Manifest | None:
-    """Everything one worker does. Returns the manifest on rank 0, None elsewhere."""
+) -> ShardData:
+    """Stream this worker's shard from the warehouse into float32 batches.
+
+    Needs no collective: workers read while the tracker is still starting.
+    """
     task = plan.tasks[rank]
 
     def progress(rows: int, seconds: float, done: bool) -> None:
         sink.emit("read", rank=rank, rows=rows, seconds=round(seconds, 3), done=done)
 
-    if warehouse is None:
-        with open_warehouse(plan.source, read_only=True, threads=plan.nthread) as own:
-            shard = ShardData.read(
-                own.arrow_batches(task.sql, batch_rows=plan.batch_rows),
-                len(plan.features),
-                progress,
-            )
-    else:
-        shard = ShardData.read(
-            warehouse.arrow_batches(task.sql, batch_rows=plan.batch_rows),
-            len(plan.features),
-            progress,
-        )
+    if warehouse is not None:
+        reader = warehouse.arrow_batches(task.sql, batch_rows=plan.batch_rows)
+        return ShardData.read(reader, len(plan.features), progress)
+    with open_warehouse(plan.source, read_only=True, threads=plan.nthread) as own:
+        reader = own.arrow_batches(task.sql, batch_rows=plan.batch_rows)
+        return ShardData.read(reader, len(plan.features), progress)
 
+
+def train_shard(
+    plan: TrainPlan, rank: int, sink: EventSink, warehouse: Warehouse | None = None
+) -> Manifest | None:
+    """Everything one worker does. Returns the manifest on rank 0, None elsewhere."""
+    return train_on_shard(plan, rank, read_shard(plan, rank, sink, warehouse), sink)
+
+
+def train_on_shard(
+    plan: TrainPlan, rank: int, shard: ShardData, sink: EventSink
+) -> Manifest | None:
+    """Check exactly-once, build the quantile matrices, train; rank 0 saves the model."""
     counts = _global_counts(shard, rank, plan.workers)
     per_worker = [int(c) for c in counts[: plan.workers]]
     dropped, rows_train, rows_validation = (int(c) for c in counts[plan.workers :])
@@ -171,16 +180,23 @@ def train_shard(
 def main() -> None:
     """Entry point of a worker process started by the local launcher."""
     events_fd = os.dup(1)
-    os.dup2(2, 1)  # anything a library prints goes to stderr, never into the event channel
+    # What libraries print to stdout (XGBoost's "Task 0 got rank 0") must not enter the
+    # event channel, and is noise to the user; warnings and errors still reach stderr.
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, 1)
+    os.close(devnull)
     sink = JsonLinesSink(events_fd)
     rank = int(os.environ["STAGELESS_RANK"])
     try:
-        plan = TrainPlan.model_validate_json(sys.stdin.read())
-        tracker = json.loads(os.environ["STAGELESS_TRACKER"])
+        # Line 1 of stdin is the plan; line 2, the tracker's address, which the launcher
+        # sends once its tracker is up: the shard is read meanwhile.
+        plan = TrainPlan.model_validate_json(sys.stdin.readline())
+        shard = read_shard(plan, rank, sink)
+        tracker = json.loads(sys.stdin.readline())
         with collective.CommunicatorContext(dmlc_task_id=f"{rank:06d}", **tracker):
             if collective.get_rank() != rank:
                 raise RuntimeError(f"tracker gave rank {collective.get_rank()} to worker {rank}")
-            manifest = train_shard(plan, rank, sink)
+            manifest = train_on_shard(plan, rank, shard, sink)
             sink.emit("done", rank=rank, manifest=manifest.model_dump() if manifest else None)
     except StagelessError as exc:
         sink.emit("error", rank=rank, message=exc.message, exit_code=exc.exit_code)
