@@ -54,6 +54,6 @@ def housing_db(tmp_path_factory: pytest.TempPathFactory) -> str:
     Read-only for tests (training opens it read-only); tests that write use their own file.
     """
     path = tmp_path_factory.mktemp("housing") / "housing.duckdb"
-    url = f"duckdb:///{path}"
+    url = f"duckdb://{path}"
     stageless.ingest("dataset:california-housing", to=url, table="california_housing")
     return url

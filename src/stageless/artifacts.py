@@ -8,11 +8,12 @@ import os
 import tarfile
 import tempfile
 import time
+import zlib
 from pathlib import Path
 
 from pydantic import ValidationError
 
-from stageless.errors import UserError
+from stageless.errors import NotFoundError, UserError
 from stageless.manifest import Manifest
 
 MODEL_FILE = "xgboost-model"
@@ -70,6 +71,8 @@ def read_model_archive(path: Path) -> tuple[bytes, Manifest]:
     Members are read into memory, never extracted, and only regular files with the two
     expected names are read: absolute paths, ``..``, links and devices are refused.
     """
+    if not path.exists():
+        raise NotFoundError(f"model {path} does not exist")
     if path.is_dir():
         return _read_pair(
             lambda name: (path / name).read_bytes() if (path / name).is_file() else None, path
@@ -78,27 +81,36 @@ def read_model_archive(path: Path) -> tuple[bytes, Manifest]:
         tar = tarfile.open(path, mode="r:*")  # noqa: SIM115 - closed by the with below
     except (tarfile.TarError, OSError) as exc:
         raise UserError(f"{path} is not a model.tar.gz: {exc}") from None
-    with tar:
-        members: dict[str, tarfile.TarInfo] = {}
-        for member in tar.getmembers():
-            name = member.name.removeprefix("./")
-            if name.startswith("/") or ".." in Path(name).parts:
-                raise UserError(f"{path} has an unsafe member {member.name!r}; refusing it")
-            if not (member.isfile() or member.isdir()):
-                raise UserError(f"{path} has a link or special file {member.name!r}; refusing it")
-            if member.isfile():
-                if member.size > MAX_MEMBER_BYTES:
-                    raise UserError(f"{path}: member {member.name!r} is implausibly large")
-                members[name] = member
+    try:
+        with tar:
+            members = _safe_members(tar, path)
 
-        def read(name: str) -> bytes | None:
-            member = members.get(name)
-            if member is None:
-                return None
-            handle = tar.extractfile(member)
-            return handle.read() if handle else None
+            def read(name: str) -> bytes | None:
+                member = members.get(name)
+                if member is None:
+                    return None
+                handle = tar.extractfile(member)
+                return handle.read() if handle else None
 
-        return _read_pair(read, path)
+            return _read_pair(read, path)
+    except (tarfile.TarError, EOFError, OSError, zlib.error) as exc:
+        raise UserError(f"{path} is not a readable model.tar.gz (truncated?): {exc}") from None
+
+
+def _safe_members(tar: tarfile.TarFile, path: Path) -> dict[str, tarfile.TarInfo]:
+    """Regular files by name; refuse absolute paths, ``..``, links and devices."""
+    members: dict[str, tarfile.TarInfo] = {}
+    for member in tar.getmembers():
+        name = member.name.removeprefix("./")
+        if name.startswith("/") or ".." in Path(name).parts:
+            raise UserError(f"{path} has an unsafe member {member.name!r}; refusing it")
+        if not (member.isfile() or member.isdir()):
+            raise UserError(f"{path} has a link or special file {member.name!r}; refusing it")
+        if member.isfile():
+            if member.size > MAX_MEMBER_BYTES:
+                raise UserError(f"{path}: member {member.name!r} is implausibly large")
+            members[name] = member
+    return members
 
 
 def _read_pair(read, where: Path) -> tuple[bytes, Manifest]:  # type: ignore[no-untyped-def]

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
-from stageless.errors import UserError
+from stageless.errors import NotFoundError, UserError
 
 
 @dataclass(frozen=True)
@@ -26,33 +26,41 @@ class TableName:
 
 def parse_table_name(text: str) -> TableName:
     """Split ``[schema.]table`` on dots outside double quotes; quotes keep dots and case."""
-    parts: list[str] = []
-    current: list[str] = []
+    # Each part is a list of (character, was it quoted): unquoted blanks around a part
+    # are dropped, quoted ones are part of the name.
+    parts: list[list[tuple[str, bool]]] = [[]]
     quoted = False
     i = 0
     while i < len(text):
         ch = text[i]
         if ch == '"':
             if quoted and i + 1 < len(text) and text[i + 1] == '"':
-                current.append('"')  # "" inside quotes is a literal quote
+                parts[-1].append(('"', True))  # "" inside quotes is a literal quote
                 i += 1
             else:
                 quoted = not quoted
         elif ch == "." and not quoted:
-            parts.append("".join(current))
-            current = []
+            parts.append([])
         else:
-            current.append(ch)
+            parts[-1].append((ch, quoted))
         i += 1
     if quoted:
         raise UserError(f"table name {text!r} has an unbalanced double quote")
-    parts.append("".join(current))
-    parts = [p.strip() for p in parts]
-    if any(not p for p in parts) or len(parts) > 2:
+    names = [_strip_unquoted(part) for part in parts]
+    if any(not name for name in names) or len(names) > 2:
         raise UserError(f"table name {text!r} is not of the form [SCHEMA.]TABLE")
-    if len(parts) == 2:
-        return TableName(name=parts[1], schema=parts[0])
-    return TableName(name=parts[0])
+    if len(names) == 2:
+        return TableName(name=names[1], schema=names[0])
+    return TableName(name=names[0])
+
+
+def _strip_unquoted(part: list[tuple[str, bool]]) -> str:
+    start, end = 0, len(part)
+    while start < end and part[start][0].isspace() and not part[start][1]:
+        start += 1
+    while end > start and part[end - 1][0].isspace() and not part[end - 1][1]:
+        end -= 1
+    return "".join(ch for ch, _ in part[start:end])
 
 
 def match_name(wanted: str, available: Sequence[str], what: str = "column") -> str:
@@ -68,7 +76,7 @@ def match_name(wanted: str, available: Sequence[str], what: str = "column") -> s
             "when case is ignored; write it exactly"
         )
     shown = ", ".join(available[:20]) + (", ..." if len(available) > 20 else "")
-    raise UserError(f"{what} {wanted!r} not found; available: {shown}")
+    raise NotFoundError(f"{what} {wanted!r} not found; available: {shown}")
 
 
 def split_list(text: str | None) -> list[str]:

@@ -67,7 +67,7 @@ def make_db(path: Path, *statements: str) -> str:
     with duckdb.connect(str(path)) as con:
         for sql in statements:
             con.execute(sql)
-    return f"duckdb:///{path}"
+    return f"duckdb://{path}"
 
 
 @pytest.fixture(scope="module")
@@ -143,7 +143,7 @@ def test_archive_follows_the_contract(
 
 
 def test_exact_duplicate_rows_are_each_read_once(tmp_path: Path, housing_db: str) -> None:
-    path = housing_db.removeprefix("duckdb:///")
+    path = housing_db.removeprefix("duckdb://")
     db = make_db(
         tmp_path / "dup.duckdb",
         f"ATTACH '{path}' AS src (READ_ONLY)",
@@ -225,7 +225,7 @@ def test_query_source_and_split_key(tmp_path: Path, housing_db: str) -> None:
         assert m.data.query.startswith("SELECT ROW_NUMBER() OVER () AS id")
         split[workers] = (m.data.rows_total, m.data.rows_train, m.data.rows_validation)
     assert split[1] == split[2]
-    with duckdb.connect(housing_db.removeprefix("duckdb:///"), read_only=True) as con:
+    with duckdb.connect(housing_db.removeprefix("duckdb://"), read_only=True) as con:
         ((expected,),) = con.execute(
             "SELECT count(*) FROM california_housing WHERE HouseAge < 30"
         ).fetchall()

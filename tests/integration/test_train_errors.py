@@ -24,7 +24,7 @@ def odd_db(tmp_path_factory: pytest.TempPathFactory) -> str:
             "CREATE TABLE no_target AS SELECT i * 1.0 AS x, NULL::DOUBLE AS y, "
             "'name' || i AS label, TIMESTAMP '2024-01-01' AS at FROM range(10) r(i)"
         )
-    return f"duckdb:///{path}"
+    return f"duckdb://{path}"
 
 
 BAD_TRAIN_INPUTS = {

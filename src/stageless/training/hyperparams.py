@@ -100,6 +100,14 @@ SPECS: dict[str, Spec] = {
     "verbosity": Spec(int, lambda v: 0 <= v <= 3, "an integer from 0 to 3"),
 }
 
+#: alias -> the spelling stageless records
+ALIASES = {
+    "learning_rate": "eta",
+    "min_split_loss": "gamma",
+    "reg_lambda": "lambda",
+    "reg_alpha": "alpha",
+}
+
 _TRUE = {"true", "1", "yes"}
 _FALSE = {"false", "0", "no"}
 
@@ -110,10 +118,13 @@ def _convert(key: str, raw: Any, spec: Spec) -> Any:
         if spec.kind is int:
             if isinstance(raw, bool):
                 raise ValueError
-            number = float(text)
-            if not number.is_integer():
-                raise ValueError
-            return int(number)
+            try:
+                return int(text)
+            except ValueError:
+                number = float(text)  # "5.0" from a JSON float is still the integer 5
+                if not number.is_integer():
+                    raise
+                return int(number)
         if spec.kind is float:
             if isinstance(raw, bool):
                 raise ValueError
@@ -138,14 +149,18 @@ def _convert(key: str, raw: Any, spec: Spec) -> Any:
 
 
 def parse_assignments(items: Iterable[str]) -> dict[str, str]:
-    """``["max_depth=3", "eta=0.1"]`` -> ``{"max_depth": "3", "eta": "0.1"}``."""
+    """``["max_depth=3", "eta=0.1"]`` -> ``{"max_depth": "3", "eta": "0.1"}``.
+
+    Each item is one assignment; the value may contain blanks or ``=``.
+    """
     out: dict[str, str] = {}
     for item in items:
-        for token in item.split():
-            key, sep, value = token.partition("=")
-            if not sep or not key or not value:
-                raise UserError(f"hyperparameter {token!r} is not of the form KEY=VALUE")
-            out[key.strip()] = value.strip()
+        if not item.strip():
+            continue
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip() or not value.strip():
+            raise UserError(f"hyperparameter {item!r} is not of the form KEY=VALUE")
+        out[key.strip()] = value.strip()
     return out
 
 
@@ -163,10 +178,11 @@ def parse_hyperparameters(given: Mapping[str, Any]) -> dict[str, Any]:
             raise UserError(f"hyperparameter {key}={raw!r} is not valid: it must be {spec.rule}")
         result[key] = value
     # Aliases: keep one spelling so the manifest says what XGBoost used.
-    if "learning_rate" in result:
-        result["eta"] = result.pop("learning_rate")
-    if "min_split_loss" in result:
-        result["gamma"] = result.pop("min_split_loss")
+    for alias, name in ALIASES.items():
+        if alias in given:
+            if name in given:
+                raise UserError(f"give {name} or its alias {alias}, not both")
+            result[name] = result.pop(alias)
     if result["objective"].startswith("multi:") and "num_class" not in result:
         raise UserError(f"objective {result['objective']} needs num_class=K")
     if result["objective"].startswith("rank:"):

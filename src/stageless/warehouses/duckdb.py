@@ -44,6 +44,8 @@ def parse_duckdb_url(url: str) -> Path:
         )
     else:
         path = rest
+    if path.startswith("//"):  # duckdb:////abs/path: one leading slash is enough
+        path = "/" + path.lstrip("/")
     if not path or path == ":memory:":
         raise UserError(f"DuckDB URL {url!r} names no file; workers need a file to share")
     return Path(path)
@@ -86,6 +88,21 @@ def duckdb_type(arrow_type: pa.DataType) -> str:
     raise UserError(f"column type {t} cannot be stored in DuckDB by stageless")
 
 
+def _readable_by_duckdb(reader: pa.RecordBatchReader) -> pa.RecordBatchReader:
+    """Cast what DuckDB cannot scan from Arrow (decimals wider than 38 digits) to float64."""
+    wide = [
+        i
+        for i, f in enumerate(reader.schema)
+        if pa.types.is_decimal(f.type) and f.type.precision > 38
+    ]
+    if not wide:
+        return reader
+    schema = reader.schema
+    for i in wide:
+        schema = schema.set(i, schema.field(i).with_type(pa.float64()))
+    return pa.RecordBatchReader.from_batches(schema, (b.cast(schema) for b in reader))
+
+
 def _quote(name: str) -> str:
     return exp.to_identifier(name, quoted=True).sql(dialect=DIALECT)
 
@@ -113,6 +130,7 @@ def translate_errors(what: str) -> Iterator[None]:
         duckdb.InvalidInputException,
         duckdb.ConstraintException,
         duckdb.TypeMismatchException,
+        duckdb.NotImplementedException,
     ) as exc:
         raise UserError(f"{what}: {_first_line(exc)}") from None
     except duckdb.IOException as exc:
@@ -228,7 +246,9 @@ class DuckDBWarehouse(Warehouse):
             and isinstance(table, exp.Table)
             and (table.db, table.name) in self._base_tables
         )
-        if n == 1 or not is_base:
+        # A user column named rowid hides DuckDB's row id: then hash the rows instead.
+        shadowed = any(c.lower() == "rowid" for c in columns)
+        if n == 1 or not is_base or shadowed:
             return super().plan_shards(relation, columns, n)
         # A base table: split its row ids into N contiguous ranges. Each worker scans only
         # its own range (DuckDB pushes rowid filters into the scan), and row ids are unique,
@@ -268,6 +288,7 @@ class DuckDBWarehouse(Warehouse):
         if exists and mode == "create":
             raise UserError(f"table {table} already exists; use --mode replace or --mode append")
         columns = ", ".join(f"{_quote(f.name)} {duckdb_type(f.type)}" for f in reader.schema)
+        reader = _readable_by_duckdb(reader)
         self.con.register(_INCOMING, reader)
         try:
             with translate_errors(f"loading {table} failed"):

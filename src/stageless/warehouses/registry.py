@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import importlib
 from typing import TYPE_CHECKING
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from stageless.errors import UserError
 
@@ -49,16 +49,31 @@ def open_warehouse(url: str, *, read_only: bool = False, threads: int | None = N
     return backend.connect(url, read_only=read_only, threads=threads)  # type: ignore[attr-defined]
 
 
+#: query parameters that carry credentials and are masked like a URL's password
+_SECRET_PARAMS = frozenset({"password", "passwd", "pwd", "token", "private_key", "secret"})
+
+
 def redact_url(url: str) -> str:
     """The URL with any password replaced by ``***``; safe to print, log and record."""
     try:
         parts = urlsplit(url)
+        password = parts.password
     except ValueError:
         return "<unparseable URL>"
-    if parts.password is None:
+    secret_query = any(
+        key.lower() in _SECRET_PARAMS for key, _ in parse_qsl(parts.query, keep_blank_values=True)
+    )
+    if password is None and not secret_query:
         return url
-    host = parts.hostname or ""
-    if parts.port is not None:
-        host = f"{host}:{parts.port}"
-    user = parts.username or ""
-    return urlunsplit(parts._replace(netloc=f"{user}:***@{host}"))
+    if password is not None:
+        # Rebuild the host part from the raw netloc, keeping IPv6 brackets and a port
+        # as written (parts.port would raise on a bad one).
+        host = parts.netloc.rpartition("@")[2]
+        parts = parts._replace(netloc=f"{parts.username or ''}:***@{host}")
+    if secret_query:
+        query = [
+            (key, "***" if key.lower() in _SECRET_PARAMS else value)
+            for key, value in parse_qsl(parts.query, keep_blank_values=True)
+        ]
+        parts = parts._replace(query=urlencode(query, safe="*"))
+    return urlunsplit(parts)
