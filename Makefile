@@ -23,8 +23,8 @@ demo: $(STAMP)
 		--target MedHouseVal --workers $(WORKERS) --output $(DEMO)
 
 lint: $(STAMP)
-	$(BIN)/ruff check src tests bench
-	$(BIN)/ruff format --check src tests bench
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
 
 test: lint
 	$(BIN)/pytest
