@@ -15,7 +15,7 @@ from pathlib import Path
 
 import click
 
-from stageless.errors import StagelessError
+from stageless.errors import StagelessError, describe
 from stageless.identifiers import split_list
 
 _MODES = click.Choice(["replace", "append", "create"])
@@ -136,9 +136,8 @@ def main(argv: Sequence[str] | None = None) -> None:
     except Exception as exc:  # internal error: one line, traceback only on request
         if os.environ.get("STAGELESS_DEBUG"):
             traceback.print_exc()
-        first = (str(exc).strip().splitlines() or [""])[0]
         _fail(
-            f"internal error ({type(exc).__name__}: {first}); "
+            f"internal error ({describe(exc)}); "
             "rerun with STAGELESS_DEBUG=1 for details and report it",
             1,
         )

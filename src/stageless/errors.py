@@ -50,3 +50,16 @@ class WorkerFailed(StagelessError):
     def __init__(self, message: str, exit_code: int = 1) -> None:
         super().__init__(message)
         self.exit_code = exit_code
+
+
+def describe(exc: BaseException) -> str:
+    """One line saying what an unexpected exception was, for an ``error:`` line.
+
+    XGBoost's errors span many lines: a location header, then ``- [file:line]: what``
+    lines from the outermost cause inwards; those "what" parts are the useful bit.
+    """
+    lines = [line.strip() for line in str(exc).strip().splitlines() if line.strip()]
+    causes = [line.split("]:", 1)[1].strip() for line in lines if line.startswith("- [")]
+    causes = [c for c in causes if c]
+    text = "; ".join(causes) if causes else (lines[0] if lines else "")
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__

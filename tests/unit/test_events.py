@@ -103,3 +103,20 @@ def test_json_lines_sink_round_trips_through_a_pipe() -> None:
         "worker 2/2 read 5 rows in 0.50s (10 rows/s)",
         "round 1/3  rmse=0.25000",
     ]
+
+
+def test_describe_keeps_the_causes_of_a_multi_line_xgboost_error() -> None:
+    from stageless.errors import describe
+
+    text = (
+        "[11:16:36] /xgboost/src/collective/result.cc:83: [quantile_dmatrix.cc:127|11:16:36]:\n"
+        "\n"
+        "- [allreduce.cc:39|11:16:36]: Ring allreduce small failed.\n"
+        "- [socket.h:79|11:16:36]: Poll error condition:Success code:0\n"
+        "Stack trace:\n  [bt] (0) libxgboost.so(+0x2c1a8c) [0x7f]\n"
+    )
+    assert describe(RuntimeError(text)) == (
+        "RuntimeError: Ring allreduce small failed.; Poll error condition:Success code:0"
+    )
+    assert describe(ValueError("plain\nsecond")) == "ValueError: plain"
+    assert describe(KeyError()) == "KeyError"

@@ -20,7 +20,7 @@ import xgboost as xgb
 from xgboost import collective
 
 from stageless.artifacts import write_model_archive
-from stageless.errors import DataError, StagelessError
+from stageless.errors import DataError, StagelessError, describe
 from stageless.manifest import DataProvenance, Manifest, software_versions, utc_now
 from stageless.training.data import BatchIter, ShardData
 from stageless.training.events import EventSink, JsonLinesSink
@@ -202,8 +202,7 @@ def main() -> None:
         sink.emit("error", rank=rank, message=exc.message, exit_code=exc.exit_code)
         os._exit(exc.exit_code)  # skip the collective's orderly shutdown: peers are gone
     except BaseException as exc:  # report anything, then die at once
-        first = (str(exc).strip().splitlines() or [""])[0]
-        sink.emit("error", rank=rank, message=f"{type(exc).__name__}: {first}", exit_code=1)
+        sink.emit("error", rank=rank, message=describe(exc), exit_code=1)
         os._exit(1)
 
 
