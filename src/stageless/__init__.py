@@ -31,11 +31,13 @@ __all__ = [
 ]
 
 
-def ingest(source: str, to: str, table: str, mode: str = "replace") -> IngestResult:
+def ingest(
+    source: str, to: str, table: str, mode: str = "replace", secret: str | None = None
+) -> IngestResult:
     """Load a .csv/.csv.gz/.parquet file or ``dataset:NAME`` into a warehouse table."""
     from stageless.ingestion import ingest as _ingest
 
-    return _ingest(source, to, table, mode)  # type: ignore[arg-type]
+    return _ingest(source, to, table, mode, secret)  # type: ignore[arg-type]
 
 
 def train(source: str, **options: Any) -> Manifest:

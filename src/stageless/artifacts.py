@@ -123,3 +123,12 @@ def _read_pair(read, where: Path) -> tuple[bytes, Manifest]:  # type: ignore[no-
     except ValidationError as exc:
         raise UserError(f"{where}: manifest.json is not valid: {exc.errors()[0]['msg']}") from None
     return model, manifest
+
+
+def open_model(ref: str) -> tuple[bytes, Manifest]:
+    """The booster bytes and manifest a model reference names.
+
+    REF is a model.tar.gz or an unpacked model directory (``s3://`` URLs are the storage
+    layer's to add). Serving and batch scoring load models only through here.
+    """
+    return read_model_archive(Path(ref).expanduser())

@@ -15,10 +15,16 @@ from pathlib import Path
 
 import click
 
+from stageless._startup import exit_now, skip_unused_imports
 from stageless.errors import StagelessError, describe
 from stageless.identifiers import split_list
 
 _MODES = click.Choice(["replace", "append", "create"])
+_secret_option = click.option(
+    "--secret",
+    metavar="SECRET_URL",
+    help="credentials: aws-secretsmanager://ID[?region=R], env://PREFIX or file:///x.json",
+)
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
@@ -39,11 +45,12 @@ def cli() -> None:
     help="replace: exactly the new rows (atomic); append: add rows; "
     "create: fail if the table exists",
 )
-def ingest(source: str, to: str, table: str, mode: str) -> None:
+@_secret_option
+def ingest(source: str, to: str, table: str, mode: str, secret: str | None) -> None:
     """Load SOURCE (.csv, .csv.gz, .parquet or dataset:california-housing) into a table."""
     from stageless.ingestion import ingest as run_ingest
 
-    result = run_ingest(source, to, table, mode)  # type: ignore[arg-type]
+    result = run_ingest(source, to, table, mode, secret)  # type: ignore[arg-type]
     click.echo(f"loaded {result.rows:,} rows into {result.table} ({result.warehouse})")
 
 
@@ -76,6 +83,7 @@ def ingest(source: str, to: str, table: str, mode: str) -> None:
 )
 @click.option("--output", required=True, metavar="DIR", help="where model.tar.gz is written")
 @click.option("--quiet", is_flag=True, help="print only the final summary")
+@_secret_option
 @click.argument("more_hp", nargs=-1, metavar="")
 def train(
     source: str,
@@ -90,6 +98,7 @@ def train(
     hp: tuple[str, ...],
     output: str,
     quiet: bool,
+    secret: str | None,
     more_hp: tuple[str, ...],
 ) -> None:
     """Train one XGBoost model with N workers reading the warehouse directly."""
@@ -110,6 +119,7 @@ def train(
         hyperparameters=parse_assignments([*hp, *more_hp]),
         output=output,
         progress=Reporter(workers, quiet=quiet),
+        secret=secret,
     )
     data = manifest.data
     shown = "validation" if manifest.metrics.get("validation") else "train"
@@ -123,6 +133,7 @@ def train(
 
 def main(argv: Sequence[str] | None = None) -> None:
     """Console entry point: one ``error:`` line and the right exit code on failure."""
+    skip_unused_imports()
     try:
         cli.main(args=list(argv) if argv is not None else None, standalone_mode=False)
     except click.exceptions.Exit as exc:
@@ -141,7 +152,7 @@ def main(argv: Sequence[str] | None = None) -> None:
             "rerun with STAGELESS_DEBUG=1 for details and report it",
             1,
         )
-    sys.exit(0)
+    exit_now(0)
 
 
 def _fail(message: str, code: int) -> None:

@@ -22,7 +22,9 @@ class IngestResult:
     warehouse: str  # URL without credentials
 
 
-def ingest(source: str, to: str, table: str, mode: LoadMode = "replace") -> IngestResult:
+def ingest(
+    source: str, to: str, table: str, mode: LoadMode = "replace", secret: str | None = None
+) -> IngestResult:
     """Load SOURCE (``.csv``, ``.csv.gz``, ``.parquet`` or ``dataset:NAME``) into TABLE.
 
     ``replace`` leaves exactly the new rows, or on any failure the old table untouched;
@@ -32,7 +34,7 @@ def ingest(source: str, to: str, table: str, mode: LoadMode = "replace") -> Inge
         raise UserError(f"unknown mode {mode!r}; use replace, append or create")
     table_name = parse_table_name(table)
     reader = open_source(source)
-    with open_warehouse(to) as warehouse:
+    with open_warehouse(to, secret=secret) as warehouse:
         try:
             rows = warehouse.load_arrow(table_name, reader, mode)
         except StagelessError:

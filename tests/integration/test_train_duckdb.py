@@ -16,7 +16,7 @@ import stageless
 from stageless.artifacts import read_model_archive
 from stageless.errors import DataError, WorkerFailed
 from stageless.manifest import Manifest
-from stageless.training.api import plan_training, run_plan
+from stageless.training.coordinator import plan_training, run_plan
 from stageless.training.events import Reporter
 from stageless.training.hyperparams import parse_hyperparameters
 from stageless.warehouses import open_warehouse

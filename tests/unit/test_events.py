@@ -120,3 +120,10 @@ def test_describe_keeps_the_causes_of_a_multi_line_xgboost_error() -> None:
     )
     assert describe(ValueError("plain\nsecond")) == "ValueError: plain"
     assert describe(KeyError()) == "KeyError"
+
+
+def test_parse_eval_reads_xgboosts_eval_line() -> None:
+    from stageless.training.worker import parse_eval
+
+    line = "[49]\ttrain-rmse:0.475\ttrain-ndcg@5-:0.25\ttrain-aft-nloglik:1.5"
+    assert parse_eval(line) == {"rmse": 0.475, "ndcg@5-": 0.25, "aft-nloglik": 1.5}

@@ -1,8 +1,11 @@
 """N local worker processes training one model through XGBoost's collective.
 
-The launcher runs the tracker, starts the workers, relays their events, and watches
-them: the moment one fails, the rest are killed and the run fails with the first
-worker's own message. No worker is ever left waiting for a peer that is gone.
+:class:`LocalWorkers` starts the processes first, before the coordinator has planned
+anything: they spend that time importing XGBoost and DuckDB. Then it hands them the plan
+(rank 0 runs XGBoost's tracker and the others learn its address through us), relays
+their events, and watches them: the moment one fails, the rest are killed and the run
+fails with the first worker's own message. No worker is left waiting for a peer that
+is gone. This module imports only the standard library, so starting is quick.
 """
 
 from __future__ import annotations
@@ -14,12 +17,14 @@ import queue
 import subprocess
 import sys
 import threading
-from typing import IO, Any
+from typing import IO, TYPE_CHECKING, Any
 
 from stageless.errors import WorkerFailed
-from stageless.manifest import Manifest
-from stageless.training.events import EventSink
-from stageless.training.plan import TrainPlan
+
+if TYPE_CHECKING:
+    from stageless.manifest import Manifest
+    from stageless.training.events import EventSink
+    from stageless.training.plan import TrainPlan
 
 _POLL_SECONDS = 0.2
 EventQueue = queue.Queue[tuple[int, dict[str, Any] | None]]
@@ -34,65 +39,104 @@ def _relay(rank: int, stream: IO[bytes], events: EventQueue) -> None:
     events.put((rank, None))
 
 
-def start_tracker(workers: int, host: str = "127.0.0.1", port: int = 0) -> tuple[Any, str]:
-    """Start the tracker process; returns it and the JSON line of worker arguments."""
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "stageless.training.tracker", str(workers), host, str(port)],
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-    )
-    assert proc.stdout is not None
-    line = proc.stdout.readline().decode().strip()
-    if not line:
-        proc.kill()
-        _, err = proc.communicate()
-        last = (err.decode(errors="replace").strip().splitlines() or ["no output"])[-1]
-        raise WorkerFailed(f"the XGBoost tracker did not start: {last}")
-    return proc, line
+class LocalWorkers:
+    """N worker processes on this machine; use as a context manager (it kills leftovers)."""
 
+    def __init__(self, workers: int) -> None:
+        self.events: EventQueue = queue.Queue()
+        self.procs: list[subprocess.Popen[bytes]] = []
+        try:
+            for rank in range(workers):
+                proc = subprocess.Popen(
+                    [sys.executable, "-m", "stageless.training.worker_process"],
+                    stdin=subprocess.PIPE,
+                    stdout=subprocess.PIPE,
+                    env={**os.environ, "STAGELESS_RANK": str(rank)},
+                )
+                self.procs.append(proc)
+                assert proc.stdout is not None
+                threading.Thread(
+                    target=_relay, args=(rank, proc.stdout, self.events), daemon=True
+                ).start()
+        except BaseException:
+            self.close()
+            raise
 
-def stop_tracker(tracker: subprocess.Popen[bytes]) -> None:
-    """The tracker exits once every worker has left; after a failure it may not."""
-    try:
-        tracker.wait(timeout=5)
-    except subprocess.TimeoutExpired:
-        tracker.kill()
-        tracker.wait()
+    def __enter__(self) -> LocalWorkers:
+        return self
 
+    def __exit__(self, *exc: object) -> None:
+        self.close()
 
-def run_local_workers(plan: TrainPlan, sink: EventSink) -> Manifest:
-    events: EventQueue = queue.Queue()
-    procs: list[subprocess.Popen[bytes]] = []
-    tracker: subprocess.Popen[bytes] | None = None
-    try:
-        # Workers start (imports, reading their shard) while this process starts the
-        # tracker; they need its address only when they join the collective.
-        for rank in range(plan.workers):
-            proc = subprocess.Popen(
-                [sys.executable, "-m", "stageless.training.worker"],
-                stdin=subprocess.PIPE,
-                stdout=subprocess.PIPE,
-                env={**os.environ, "STAGELESS_RANK": str(rank)},
-            )
-            procs.append(proc)
-            assert proc.stdin is not None and proc.stdout is not None
-            threading.Thread(target=_relay, args=(rank, proc.stdout, events), daemon=True).start()
-            _send_line(proc, plan.model_dump_json())
-        tracker, tracker_args = start_tracker(plan.workers)
-        for proc in procs:
-            _send_line(proc, tracker_args, last=True)
-        return _supervise(plan, procs, events, sink)
-    finally:
-        for proc in procs:
+    def close(self) -> None:
+        """Kill whatever still runs and reap every process."""
+        for proc in self.procs:
             if proc.poll() is None:
                 proc.kill()
-        for proc in procs:
+        for proc in self.procs:
             proc.wait()
-        if tracker is not None:
-            if any(proc.returncode for proc in procs):
-                tracker.kill()
-            stop_tracker(tracker)
+
+    def run(self, plan: TrainPlan, sink: EventSink) -> Manifest:
+        if plan.workers != len(self.procs):
+            raise ValueError(f"plan is for {plan.workers} workers, {len(self.procs)} started")
+        payload = plan.model_dump_json()
+        for rank, proc in enumerate(self.procs):
+            _send_line(proc, payload, last=rank == 0)
+        try:
+            return self._supervise(plan, sink)
+        finally:
+            self.close()
+
+    def _share_tracker(self, address: dict[str, Any]) -> None:
+        # Rank 0 runs the tracker; the others learn where it is from us.
+        for proc in self.procs[1:]:
+            _send_line(proc, json.dumps(address), last=True)
+
+    def _supervise(self, plan: TrainPlan, sink: EventSink) -> Manifest:
+        from stageless.manifest import Manifest
+
+        manifest: Manifest | None = None
+        closed: set[int] = set()
+        while len(closed) < len(self.procs):
+            try:
+                rank, event = self.events.get(timeout=_POLL_SECONDS)
+            except queue.Empty:
+                continue
+            finally:
+                self._fail_if_any_died(closed)
+            if event is None:
+                closed.add(rank)
+                continue
+            kind = event.pop("event", "")
+            if kind == "error":
+                raise WorkerFailed(
+                    f"worker {rank + 1}/{plan.workers} failed: "
+                    f"{event.get('message', 'unknown error')}",
+                    exit_code=int(event.get("exit_code", 1)),
+                )
+            if kind == "tracker":
+                self._share_tracker(event["address"])
+            elif kind == "done":
+                if event.get("manifest"):
+                    manifest = Manifest.model_validate(event["manifest"])
+            else:
+                sink.emit(kind, **event)
+        for rank, proc in enumerate(self.procs):
+            code = proc.wait()
+            if code != 0:
+                raise WorkerFailed(f"worker {rank + 1}/{plan.workers} exited with code {code}")
+        if manifest is None:
+            raise WorkerFailed("the workers finished but rank 0 reported no model")
+        return manifest
+
+    def _fail_if_any_died(self, closed: set[int]) -> None:
+        for rank, proc in enumerate(self.procs):
+            code = proc.poll()
+            if code not in (None, 0) and rank in closed:
+                raise WorkerFailed(
+                    f"worker {rank + 1}/{len(self.procs)} died with exit code {code} "
+                    "before reporting why (killed, or out of memory?)"
+                )
 
 
 def _send_line(proc: subprocess.Popen[bytes], line: str, last: bool = False) -> None:
@@ -103,51 +147,3 @@ def _send_line(proc: subprocess.Popen[bytes], line: str, last: bool = False) -> 
         proc.stdin.flush()
         if last:
             proc.stdin.close()
-
-
-def _supervise(
-    plan: TrainPlan,
-    procs: list[subprocess.Popen[bytes]],
-    events: EventQueue,
-    sink: EventSink,
-) -> Manifest:
-    manifest: Manifest | None = None
-    closed: set[int] = set()
-    while len(closed) < len(procs):
-        try:
-            rank, event = events.get(timeout=_POLL_SECONDS)
-        except queue.Empty:
-            continue
-        finally:
-            _fail_if_any_died(procs, closed)
-        if event is None:
-            closed.add(rank)
-            continue
-        kind = event.pop("event", "")
-        if kind == "error":
-            raise WorkerFailed(
-                f"worker {rank + 1}/{plan.workers} failed: {event.get('message', 'unknown error')}",
-                exit_code=int(event.get("exit_code", 1)),
-            )
-        if kind == "done":
-            if event.get("manifest"):
-                manifest = Manifest.model_validate(event["manifest"])
-            continue
-        sink.emit(kind, **event)
-    for rank, proc in enumerate(procs):
-        code = proc.wait()
-        if code != 0:
-            raise WorkerFailed(f"worker {rank + 1}/{plan.workers} exited with code {code}")
-    if manifest is None:
-        raise WorkerFailed("the workers finished but rank 0 reported no model")
-    return manifest
-
-
-def _fail_if_any_died(procs: list[subprocess.Popen[bytes]], closed: set[int]) -> None:
-    for rank, proc in enumerate(procs):
-        code = proc.poll()
-        if code not in (None, 0) and rank in closed:
-            raise WorkerFailed(
-                f"worker {rank + 1}/{len(procs)} died with exit code {code} "
-                "before reporting why (killed, or out of memory?)"
-            )

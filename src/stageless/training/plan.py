@@ -42,6 +42,8 @@ class TrainPlan(BaseModel):
     model_config = ConfigDict(frozen=True)
 
     source: str
+    #: reference to the credentials (never their value); each worker resolves it
+    secret: str | None = None
     query: str
     snapshot: str | None
     target: str

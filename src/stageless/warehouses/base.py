@@ -19,12 +19,9 @@ from sqlglot import exp
 
 from stageless.errors import UserError
 from stageless.identifiers import TableName
+from stageless.limits import DEFAULT_BATCH_ROWS
 
 LoadMode = Literal["replace", "append", "create"]
-
-#: Rows per Arrow record batch when streaming from a warehouse: big enough that per-batch
-#: Python overhead vanishes, small enough that one batch is a few MiB.
-DEFAULT_BATCH_ROWS = 131_072
 
 
 @dataclass(frozen=True)
@@ -135,6 +132,9 @@ class Warehouse(ABC):
     def snapshot(self) -> str | None:
         """What pins the view that every worker reads, once :meth:`pin` has run."""
         return None
+
+    def release_memory(self) -> None:  # noqa: B027 - optional hook
+        """Drop caches a finished read left behind; the connection stays usable."""
 
     def pin(self) -> None:  # noqa: B027 - optional hook, most backends pin nothing
         """Fix the view of the data that every worker will read (a lock, a snapshot)."""

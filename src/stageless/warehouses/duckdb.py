@@ -19,6 +19,7 @@ from sqlglot import exp
 
 from stageless.errors import NotFoundError, StagelessError, TransientError, UserError
 from stageless.identifiers import TableName, match_name
+from stageless.secrets import Secret
 from stageless.warehouses.base import (
     DEFAULT_BATCH_ROWS,
     LoadMode,
@@ -160,7 +161,12 @@ class DuckDBWarehouse(Warehouse):
 
     @classmethod
     def connect(
-        cls, url: str, *, read_only: bool = False, threads: int | None = None
+        cls,
+        url: str,
+        *,
+        read_only: bool = False,
+        threads: int | None = None,
+        secret: Secret | None = None,  # a local file needs no credentials
     ) -> DuckDBWarehouse:
         path = parse_duckdb_url(url).expanduser().absolute()
         if read_only and not path.exists():
@@ -238,6 +244,11 @@ class DuckDBWarehouse(Warehouse):
 
     def snapshot(self) -> str | None:
         return self._snapshot
+
+    def release_memory(self) -> None:
+        # Lowering the limit evicts the table's blocks from DuckDB's buffer pool: they
+        # would otherwise sit beside the quantised matrices for the whole training.
+        self.con.execute("SET memory_limit = '64MB'")
 
     def plan_shards(self, relation: Relation, columns: Sequence[str], n: int) -> list[Shard]:
         table = relation.expression

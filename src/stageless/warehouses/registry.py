@@ -12,6 +12,7 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 from stageless.errors import UserError
 
 if TYPE_CHECKING:
+    from stageless.secrets import Secret
     from stageless.warehouses.base import Warehouse
 
 # scheme -> (module, class, pip extra that provides its driver)
@@ -35,8 +36,22 @@ def scheme_of(url: str) -> str:
     return scheme
 
 
-def open_warehouse(url: str, *, read_only: bool = False, threads: int | None = None) -> Warehouse:
-    """Connect to the warehouse a URL names."""
+def open_warehouse(
+    url: str,
+    *,
+    read_only: bool = False,
+    threads: int | None = None,
+    secret: str | Secret | None = None,
+) -> Warehouse:
+    """Connect to the warehouse a URL names, with credentials from SECRET if given.
+
+    SECRET is a reference (``env://...``, ``file://...``, ``aws-secretsmanager://...``),
+    resolved here, or an already resolved :class:`~stageless.secrets.Secret`.
+    """
+    if isinstance(secret, str):
+        from stageless.secrets import resolve_secret
+
+        secret = resolve_secret(secret)
     module_name, class_name, extra = _BACKENDS[scheme_of(url)]
     try:
         module = importlib.import_module(module_name)
@@ -46,7 +61,9 @@ def open_warehouse(url: str, *, read_only: bool = False, threads: int | None = N
             f"the {scheme_of(url)} backend needs {exc.name}, which is not installed: {hint}"
         ) from None
     backend: type[Warehouse] = getattr(module, class_name)
-    return backend.connect(url, read_only=read_only, threads=threads)  # type: ignore[attr-defined]
+    return backend.connect(  # type: ignore[attr-defined]
+        url, read_only=read_only, threads=threads, secret=secret
+    )
 
 
 #: query parameters that carry credentials and are masked like a URL's password
