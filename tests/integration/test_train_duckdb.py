@@ -232,7 +232,12 @@ def test_query_source_and_split_key(tmp_path: Path, housing_db: str) -> None:
     assert split[1][0] == expected
 
 
-def test_exactly_once_mismatch_fails_and_writes_nothing(tmp_path: Path, housing_db: str) -> None:
+@pytest.mark.parametrize(
+    ("workers", "off_by", "error"), [(1, +1, DataError), (2, -1, WorkerFailed)]
+)
+def test_exactly_once_mismatch_fails_and_writes_nothing(
+    tmp_path: Path, housing_db: str, workers: int, off_by: int, error: type[Exception]
+) -> None:
     with open_warehouse(housing_db, read_only=True) as warehouse:
         plan = plan_training(
             warehouse,
@@ -241,35 +246,16 @@ def test_exactly_once_mismatch_fails_and_writes_nothing(tmp_path: Path, housing_
             target="MedHouseVal",
             features=None,
             exclude=(),
-            workers=1,
+            workers=workers,
             validation_fraction=0.25,
             split_key=None,
             hyperparameters=parse_hyperparameters({"num_round": "2"}),
-            output=str(tmp_path / "one"),
+            output=str(tmp_path / "out"),
         )
-        wrong = plan.model_copy(update={"rows_expected": plan.rows_expected + 1})
-        with pytest.raises(DataError, match="exactly-once check failed"):
-            run_plan(wrong, QUIET, warehouse)
-    assert not (tmp_path / "one").exists()
-
-    with open_warehouse(housing_db, read_only=True) as warehouse:
-        plan = plan_training(
-            warehouse,
-            table="california_housing",
-            query=None,
-            target="MedHouseVal",
-            features=None,
-            exclude=(),
-            workers=2,
-            validation_fraction=0.25,
-            split_key=None,
-            hyperparameters=parse_hyperparameters({"num_round": "2"}),
-            output=str(tmp_path / "two"),
-        )
-        wrong = plan.model_copy(update={"rows_expected": plan.rows_expected - 1})
-        with pytest.raises(WorkerFailed, match="exactly-once check failed"):
-            run_plan(wrong, QUIET)
-    assert not (tmp_path / "two").exists()
+        wrong = plan.model_copy(update={"rows_expected": plan.rows_expected + off_by})
+        with pytest.raises(error, match="exactly-once check failed"):
+            run_plan(wrong, QUIET, warehouse if workers == 1 else None)
+    assert not (tmp_path / "out").exists()
 
 
 def test_cli_prints_progress_and_a_summary_and_writes_only_the_model(
