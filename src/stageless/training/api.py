@@ -91,6 +91,10 @@ def train(
         sink.emit(
             "info",
             message=f"training on {plan.rows_expected:,} rows of {len(plan.features)} features "
-            f"with {workers} worker{'s' if workers > 1 else ''} ({plan.nthread} threads each)",
+            f"with {_count(workers, 'worker')} ({_count(plan.nthread, 'thread')} each)",
         )
         return run_plan(plan, sink, warehouse, pool)
+
+
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}{'' if n == 1 else 's'}"
