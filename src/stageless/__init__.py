@@ -27,6 +27,7 @@ __all__ = [
     "TransientError",
     "UserError",
     "ingest",
+    "predict",
     "train",
 ]
 
@@ -45,6 +46,14 @@ def train(source: str, **options: Any) -> Manifest:
     from stageless.training.api import train as _train
 
     return _train(source, **options)
+
+
+def predict(model: str, source: str, **options: Any) -> Any:
+    """Score a warehouse table or query into a new table; see
+    :func:`stageless.prediction.predict`."""
+    from stageless.prediction import predict as _predict
+
+    return _predict(model, source, **options)
 
 
 def __getattr__(name: str) -> Any:

@@ -80,7 +80,9 @@ def read_model_archive(path: Path) -> tuple[bytes, Manifest]:
     try:
         tar = tarfile.open(path, mode="r:*")  # noqa: SIM115 - closed by the with below
     except (tarfile.TarError, OSError) as exc:
-        raise UserError(f"{path} is not a model.tar.gz: {exc}") from None
+        # tarfile lists every compression it tried; the gist fits on one line.
+        reason = exc.strerror if isinstance(exc, OSError) else "not a gzip or tar archive"
+        raise UserError(f"{path} is not a model.tar.gz: {reason}") from None
     try:
         with tar:
             members = _safe_members(tar, path)
@@ -128,7 +130,12 @@ def _read_pair(read, where: Path) -> tuple[bytes, Manifest]:  # type: ignore[no-
 def open_model(ref: str) -> tuple[bytes, Manifest]:
     """The booster bytes and manifest a model reference names.
 
-    REF is a model.tar.gz or an unpacked model directory (``s3://`` URLs are the storage
-    layer's to add). Serving and batch scoring load models only through here.
+    REF is a model.tar.gz or an unpacked model directory, local or ``s3://bucket/key``
+    (a key ending in .tar.gz, or a prefix holding model.tar.gz). Serving and batch
+    scoring load models only through here.
     """
+    if ref[:5].lower() == "s3://":
+        from stageless.storage import read_model
+
+        return read_model(ref)
     return read_model_archive(Path(ref).expanduser())

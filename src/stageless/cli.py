@@ -18,6 +18,7 @@ import click
 from stageless._startup import exit_now, skip_unused_imports
 from stageless.errors import StagelessError, describe
 from stageless.identifiers import split_list
+from stageless.sagemaker.cli import sagemaker as sagemaker_group
 
 _MODES = click.Choice(["replace", "append", "create"])
 _secret_option = click.option(
@@ -127,8 +128,92 @@ def train(
     click.echo(
         f"{shown} {metric}  rows={data.rows_total:,} (train {data.rows_train:,}, "
         f"validation {data.rows_validation:,}, dropped {data.rows_dropped_null_target:,})  "
-        f"workers={manifest.workers}  model={Path(output) / 'model.tar.gz'}"
+        f"workers={manifest.workers}  model={_archive_location(output)}"
     )
+
+
+@cli.command()
+@click.argument("model")
+@click.option("--host", default="127.0.0.1", show_default=True, help="address to listen on")
+@click.option("--port", type=int, default=8080, show_default=True)
+@click.option(
+    "--workers", type=int, default=1, show_default=True, help="server processes sharing the port"
+)
+@click.option(
+    "--threads", type=int, default=1, show_default=True, help="XGBoost threads per prediction"
+)
+@click.option(
+    "--log-requests/--no-log-requests",
+    default=True,
+    show_default=True,
+    help="one log line per request (never its payload)",
+)
+def serve(model: str, host: str, port: int, workers: int, threads: int, log_requests: bool) -> None:
+    """Serve MODEL (model.tar.gz or a directory) over HTTP: GET /ping, POST /invocations."""
+    from stageless.serving import serve as run_serve
+
+    run_serve(model, host, port, workers, threads=threads, log_requests=log_requests)
+
+
+@cli.command()
+@click.argument("model")
+@click.option("--source", required=True, metavar="WAREHOUSE_URL")
+@click.option("--table", metavar="[SCHEMA.]TABLE", help="the table to score")
+@click.option("--query", metavar="SQL", help="or one SELECT defining the rows")
+@click.option(
+    "--into", required=True, metavar="[SCHEMA.]TABLE", help="input columns + prediction go here"
+)
+@click.option(
+    "--mode",
+    type=click.Choice(["replace", "append"]),
+    default="replace",
+    show_default=True,
+    help="replace: exactly the scored rows (atomic); append: add them",
+)
+@click.option("--quiet", is_flag=True, help="print only the final summary")
+@_secret_option
+def predict(
+    model: str,
+    source: str,
+    table: str | None,
+    query: str | None,
+    into: str,
+    mode: str,
+    quiet: bool,
+    secret: str | None,
+) -> None:
+    """Score a table or query with MODEL into a table of the same warehouse."""
+    from stageless.prediction import predict as run_predict
+
+    def show(rows: int, seconds: float, done: bool) -> None:
+        if not done:
+            rate = rows / seconds if seconds > 0 else 0.0
+            click.echo(f"scored {rows:,} rows in {seconds:.1f}s ({rate:,.0f} rows/s)", err=True)
+
+    result = run_predict(
+        model,
+        source,
+        table=table,
+        query=query,
+        into=into,
+        mode=mode,
+        secret=secret,
+        progress=None if quiet else show,
+    )
+    rate = result.rows / result.seconds if result.seconds > 0 else 0.0
+    click.echo(
+        f"scored {result.rows:,} rows into {result.table} ({result.warehouse}) "
+        f"in {result.seconds:.2f}s ({rate:,.0f} rows/s)"
+    )
+
+
+cli.add_command(sagemaker_group)
+
+
+def _archive_location(output: str) -> str:
+    if output.lower().startswith("s3://"):
+        return output.rstrip("/") + "/model.tar.gz"
+    return str(Path(output) / "model.tar.gz")
 
 
 def main(argv: Sequence[str] | None = None) -> None:

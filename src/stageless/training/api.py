@@ -32,6 +32,11 @@ def _check_options(
         raise UserError(
             f"--validation-fraction must be at least 0 and below 1, not {validation_fraction}"
         )
+    if output[:5].lower() == "s3://":
+        from stageless.storage import check_output
+
+        check_output(output)  # malformed URL or missing bucket: fail before reading
+        return
     out = Path(output)
     if out.exists() and not out.is_dir():
         raise UserError(f"--output {output} exists and is not a directory")
@@ -56,6 +61,8 @@ def train(
 ) -> Manifest:
     """Train one XGBoost model on a warehouse table or query; write OUTPUT/model.tar.gz.
 
+    OUTPUT is a directory or ``s3://bucket/prefix`` (uploaded once the archive is complete).
+
     Each of WORKERS workers reads its own disjoint shard straight from the warehouse;
     together they read every row exactly once (checked), and the train/validation split
     depends only on each row, never on the number of workers.
@@ -66,7 +73,7 @@ def train(
 
     # Worker processes start now and import XGBoost while the coordinator plans.
     with contextlib.ExitStack() as stack:
-        pool = stack.enter_context(LocalWorkers(workers)) if workers > 1 else None
+        pool = stack.enter_context(LocalWorkers(workers, source)) if workers > 1 else None
         from stageless.training.coordinator import plan_training, run_plan
         from stageless.warehouses import open_warehouse
 
@@ -88,6 +95,9 @@ def train(
             batch_rows=batch_rows,
             secret=secret,
         )
+        if output[:5].lower() == "s3://":
+            # The plan records local outputs as absolute paths; a URL stays as given.
+            plan = plan.model_copy(update={"output": output})
         sink.emit(
             "info",
             message=f"training on {plan.rows_expected:,} rows of {len(plan.features)} features "

@@ -10,6 +10,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import pyarrow as pa
+
 from stageless.errors import UserError
 from stageless.identifiers import parse_table_name
 from stageless.manifest import Manifest
@@ -90,6 +92,7 @@ def plan_training(
                     key,
                     validation_fraction,
                     s.predicate_sql,
+                    booleans={f.name for f in schema if pa.types.is_boolean(f.type)},
                 ),
             )
             for s in shards

@@ -27,6 +27,10 @@ if TYPE_CHECKING:
     from stageless.training.plan import TrainPlan
 
 _POLL_SECONDS = 0.2
+#: The source URL as the user gave it. It may hold a password, which the plan (and every
+#: log, manifest and command line) only shows masked, so it reaches the workers in their
+#: environment: private to this user's processes, unlike a command line.
+SOURCE_ENV = "STAGELESS_SOURCE_URL"
 EventQueue = queue.Queue[tuple[int, dict[str, Any] | None]]
 
 
@@ -42,16 +46,19 @@ def _relay(rank: int, stream: IO[bytes], events: EventQueue) -> None:
 class LocalWorkers:
     """N worker processes on this machine; use as a context manager (it kills leftovers)."""
 
-    def __init__(self, workers: int) -> None:
+    def __init__(self, workers: int, source: str | None = None) -> None:
         self.events: EventQueue = queue.Queue()
         self.procs: list[subprocess.Popen[bytes]] = []
+        env = {**os.environ}
+        if source is not None:
+            env[SOURCE_ENV] = source
         try:
             for rank in range(workers):
                 proc = subprocess.Popen(
                     [sys.executable, "-m", "stageless.training.worker_process"],
                     stdin=subprocess.PIPE,
                     stdout=subprocess.PIPE,
-                    env={**os.environ, "STAGELESS_RANK": str(rank)},
+                    env={**env, "STAGELESS_RANK": str(rank)},
                 )
                 self.procs.append(proc)
                 assert proc.stdout is not None

@@ -8,6 +8,7 @@ settings. It never carries a credential: workers resolve those themselves.
 from __future__ import annotations
 
 import os
+from collections.abc import Collection
 from typing import Any
 
 import pyarrow as pa
@@ -126,8 +127,12 @@ def worker_select(
     split_key: str | None,
     validation_fraction: float,
     predicate_sql: str | None,
+    booleans: Collection[str] = (),
 ) -> str:
     """The SELECT one worker runs: features and label as float32, plus its split flag.
+
+    BOOLEANS (columns of boolean type) become 1/0 first: not every warehouse casts a
+    boolean to a float (PostgreSQL does not), but every one evaluates a CASE.
 
     The split is a salted hash of the split key, or of every column of the row, so it
     depends only on the row itself: the same for any number of workers and any run.
@@ -139,12 +144,20 @@ def worker_select(
         this=exp.Mod(this=exp.Paren(this=hashed), expression=int_literal(SPLIT_BUCKETS)),
         expression=int_literal(threshold),
     )
+
+    def as_float32(name: str) -> exp.Expression:
+        value: exp.Expression = column(name)
+        if name in booleans:
+            value = (
+                exp.case()
+                .when(value, int_literal(1))
+                .when(exp.Not(this=value.copy()), int_literal(0))
+            )
+        return exp.cast(value, float32)
+
     select = exp.select(
-        *(
-            exp.cast(column(name), float32).as_(exp.to_identifier(name, quoted=True))
-            for name in features
-        ),
-        exp.cast(column(target), float32).as_(exp.to_identifier(LABEL_ALIAS, quoted=True)),
+        *(as_float32(name).as_(exp.to_identifier(name, quoted=True)) for name in features),
+        as_float32(target).as_(exp.to_identifier(LABEL_ALIAS, quoted=True)),
         is_validation.as_(exp.to_identifier(VALIDATION_ALIAS, quoted=True)),
     ).from_(relation.expression)
     if predicate_sql:

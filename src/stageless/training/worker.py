@@ -6,22 +6,23 @@ Runs in the caller's process for ``--workers 1``, and in each worker process tha
 
 from __future__ import annotations
 
+import os
 import warnings
-from pathlib import Path
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
 import xgboost as xgb
 from xgboost import collective
 
-from stageless.artifacts import write_model_archive
 from stageless.errors import DataError
 from stageless.manifest import DataProvenance, Manifest, software_versions, utc_now
 from stageless.training.data import BatchIter, ShardData
 from stageless.training.events import EventSink
 from stageless.training.hyperparams import booster_params
+from stageless.training.launcher import SOURCE_ENV
 from stageless.training.plan import TrainPlan
-from stageless.warehouses import Warehouse, open_warehouse
+from stageless.warehouses import Warehouse, open_warehouse, redact_url
 
 # An empty shard is legitimate (a tiny table, many workers); XGBoost warns about it.
 warnings.filterwarnings("ignore", message=r".*Empty dataset at worker.*")
@@ -68,6 +69,14 @@ def _global_counts(shard: ShardData, rank: int, workers: int) -> np.ndarray:
     return local
 
 
+def worker_source(planned: str) -> str:
+    """The URL a worker connects with. The plan's is redacted; a password the user put in
+    the URL reaches local workers through their environment (see LocalWorkers), never
+    through the plan, a command line or a log."""
+    given = os.environ.get(SOURCE_ENV)
+    return given if given and redact_url(given) == planned else planned
+
+
 def read_shard(
     plan: TrainPlan, rank: int, sink: EventSink, warehouse: Warehouse | None = None
 ) -> ShardData:
@@ -86,8 +95,9 @@ def read_shard(
         warehouse.release_memory()  # the connection stays open; its cache is not needed
         return shard
     with open_warehouse(
-        plan.source, read_only=True, threads=plan.nthread, secret=plan.secret
+        worker_source(plan.source), read_only=True, threads=plan.nthread, secret=plan.secret
     ) as own:
+        own.read_at(plan.snapshot)  # e.g. adopt the coordinator's exported snapshot
         reader = own.arrow_batches(task.sql, batch_rows=plan.batch_rows)
         return ShardData.read(reader, len(plan.features), progress)
 
@@ -99,10 +109,22 @@ def train_shard(
     return train_on_shard(plan, rank, read_shard(plan, rank, sink, warehouse), sink)
 
 
+#: Saves the booster bytes and manifest somewhere; returns where (for the "saved" event).
+SaveModel = Callable[[bytes, Manifest], str]
+
+
 def train_on_shard(
-    plan: TrainPlan, rank: int, shard: ShardData, sink: EventSink
+    plan: TrainPlan,
+    rank: int,
+    shard: ShardData,
+    sink: EventSink,
+    save: SaveModel | None = None,
 ) -> Manifest | None:
-    """Check exactly-once, build the quantile matrices, train; rank 0 saves the model."""
+    """Check exactly-once, build the quantile matrices, train; rank 0 saves the model.
+
+    By default rank 0 writes plan.output/model.tar.gz (a directory or s3://bucket/prefix);
+    SAVE replaces that (the SageMaker container writes loose files instead).
+    """
     counts = _global_counts(shard, rank, plan.workers)
     per_worker = [int(c) for c in counts[: plan.workers]]
     dropped, rows_train, rows_validation = (int(c) for c in counts[plan.workers :])
@@ -183,6 +205,12 @@ def train_on_shard(
         versions=software_versions(),
         created_at=utc_now(),
     )
-    archive = write_model_archive(Path(plan.output), bytes(booster.save_raw("json")), manifest)
-    sink.emit("saved", path=str(archive))
+    model = bytes(booster.save_raw("json"))
+    if save is None:
+        from stageless.storage import save_archive
+
+        where = save_archive(plan.output, model, manifest)
+    else:
+        where = save(model, manifest)
+    sink.emit("saved", path=where)
     return manifest

@@ -133,11 +133,23 @@ class Warehouse(ABC):
         """What pins the view that every worker reads, once :meth:`pin` has run."""
         return None
 
+    def twin(self) -> Warehouse | None:
+        """A second connection sharing this one's database, where opening the URL again
+        would fail (an embedded file held by this process); None where it would not."""
+        return None
+
     def release_memory(self) -> None:  # noqa: B027 - optional hook
         """Drop caches a finished read left behind; the connection stays usable."""
 
     def pin(self) -> None:  # noqa: B027 - optional hook, most backends pin nothing
         """Fix the view of the data that every worker will read (a lock, a snapshot)."""
+
+    def read_at(self, snapshot: str | None) -> None:  # noqa: B027 - optional hook
+        """In a worker's own connection: read inside the view :meth:`pin` fixed.
+
+        SNAPSHOT is what the coordinator's :meth:`snapshot` reported (for PostgreSQL it
+        names the exported snapshot to adopt). Call it before the first read.
+        """
 
     def plan_shards(self, relation: Relation, columns: Sequence[str], n: int) -> list[Shard]:
         """Disjoint shards covering every row exactly once.

@@ -245,6 +245,10 @@ class DuckDBWarehouse(Warehouse):
     def snapshot(self) -> str | None:
         return self._snapshot
 
+    def twin(self) -> DuckDBWarehouse:
+        # A cursor shares the open database: a second open of the file would fail.
+        return DuckDBWarehouse(self.path, self.con.cursor(), read_only=self.read_only)
+
     def release_memory(self) -> None:
         # Lowering the limit evicts the table's blocks from DuckDB's buffer pool: they
         # would otherwise sit beside the quantised matrices for the whole training.

@@ -18,6 +18,10 @@ if TYPE_CHECKING:
 # scheme -> (module, class, pip extra that provides its driver)
 _BACKENDS: dict[str, tuple[str, str, str | None]] = {
     "duckdb": ("stageless.warehouses.duckdb", "DuckDBWarehouse", None),
+    "snowflake": ("stageless.warehouses.snowflake", "SnowflakeWarehouse", "snowflake"),
+    "postgresql": ("stageless.warehouses.postgres", "PostgresWarehouse", "postgres"),
+    "postgres": ("stageless.warehouses.postgres", "PostgresWarehouse", "postgres"),
+    "redshift": ("stageless.warehouses.postgres", "RedshiftWarehouse", "postgres"),
 }
 
 
