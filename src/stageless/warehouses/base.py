@@ -55,6 +55,20 @@ def column(name: str) -> exp.Column:
     return exp.column(exp.to_identifier(name, quoted=True))
 
 
+def quote(name: str, dialect: str) -> str:
+    """An identifier quoted by DIALECT's rules, ready to stand in SQL text."""
+    return exp.to_identifier(name, quoted=True).sql(dialect=dialect)
+
+
+def table_expression(schema: str | None, name: str, catalog: str | None = None) -> exp.Table:
+    """``[catalog.][schema.]name`` with every part quoted."""
+    return exp.Table(
+        this=exp.to_identifier(name, quoted=True),
+        db=exp.to_identifier(schema, quoted=True) if schema else None,
+        catalog=exp.to_identifier(catalog, quoted=True) if catalog else None,
+    )
+
+
 def int_literal(value: int) -> exp.Expression:
     """A literal for an integer we computed ourselves (never user input)."""
     if not isinstance(value, int):

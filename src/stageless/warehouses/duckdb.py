@@ -27,6 +27,8 @@ from stageless.warehouses.base import (
     Shard,
     Warehouse,
     int_literal,
+    quote,
+    table_expression,
 )
 
 DIALECT = "duckdb"
@@ -105,14 +107,7 @@ def _readable_by_duckdb(reader: pa.RecordBatchReader) -> pa.RecordBatchReader:
 
 
 def _quote(name: str) -> str:
-    return exp.to_identifier(name, quoted=True).sql(dialect=DIALECT)
-
-
-def table_expression(schema: str | None, name: str) -> exp.Table:
-    return exp.Table(
-        this=exp.to_identifier(name, quoted=True),
-        db=exp.to_identifier(schema, quoted=True) if schema else None,
-    )
+    return quote(name, DIALECT)
 
 
 @contextmanager

@@ -28,7 +28,7 @@ import secrets as random_names
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
-from urllib.parse import quote
+from urllib.parse import quote as url_quote
 
 import adbc_driver_manager
 import pyarrow as pa
@@ -50,6 +50,8 @@ from stageless.warehouses.base import (
     Shard,
     Warehouse,
     int_literal,
+    quote,
+    table_expression,
 )
 from stageless.warehouses.postgres_driver import Session
 from stageless.warehouses.postgres_types import (
@@ -135,7 +137,9 @@ class _Scrub:
     message would only garble it."""
 
     def __init__(self, password: str | None) -> None:
-        forms = {password, quote(password, safe="")} if password and len(password) >= 4 else set()
+        forms = (
+            {password, url_quote(password, safe="")} if password and len(password) >= 4 else set()
+        )
         self.forms = sorted((f for f in forms if f), key=len, reverse=True)
 
     def __call__(self, text: str) -> str:
@@ -179,14 +183,7 @@ def _translated(exc: Exception, message: str) -> StagelessError:
 
 
 def _quote(name: str) -> str:
-    return exp.to_identifier(name, quoted=True).sql(dialect=DIALECT)
-
-
-def table_expression(schema: str | None, name: str) -> exp.Table:
-    return exp.Table(
-        this=exp.to_identifier(name, quoted=True),
-        db=exp.to_identifier(schema, quoted=True) if schema else None,
-    )
+    return quote(name, DIALECT)
 
 
 def _check_identifier(name: str, what: str) -> None:

@@ -18,6 +18,7 @@ import pyarrow as pa
 from sqlglot import exp
 
 from stageless.errors import UserError
+from stageless.warehouses.base import table_expression as base_table_expression
 
 DIALECT = "snowflake"
 
@@ -150,8 +151,4 @@ def qualified(*names: str) -> str:
 
 
 def table_expression(database: str, schema: str, name: str) -> exp.Table:
-    return exp.Table(
-        this=exp.to_identifier(name, quoted=True),
-        db=exp.to_identifier(schema, quoted=True),
-        catalog=exp.to_identifier(database, quoted=True),
-    )
+    return base_table_expression(schema, name, catalog=database)
