@@ -44,48 +44,29 @@ import argparse
 import json
 import os
 import pwd
-import resource
-import shlex
 import shutil
-import socket
 import subprocess
 import sys
-import tempfile
-import threading
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
-from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import harness  # after the line above, so that any working directory works
 from bench_train import (
     DATA_SEED,
-    DATASET,
     FEATURES,
     NOISE,
     PARAMS,
-    SPLIT_SEED,
     TARGET,
     VALIDATION_FRACTION,
-    TreeRssSampler,
-    _busy_cpu_seconds,
-    _command,
-    _cores,
-    _drain,
-    _machine,
-    _maxrss_mib,
-    _median,
-    _mib,
-    _own_cpu_seconds,
-    _source_state,
-    _stageless_command,
-    _table,
-    _verdict,
+    resampled_rows,
+    seed_fit,
 )
 
-REPO = Path(__file__).resolve().parent.parent
+REPO = harness.REPO
 RESULTS = REPO / "bench" / "results" / "postgres.md"
 TABLE = "housing"
 DATABASE = "bench"
@@ -93,7 +74,17 @@ DATABASE = "bench"
 DATA_FORMAT = 1
 NUM_ROUND = 10
 PATHS = ("seed", "peer", "stageless-1", "stageless-2")
-BUSY_CORES = 0.1
+#: What the report's software line names.
+PACKAGES = (
+    "stageless",
+    "xgboost",
+    "adbc-driver-postgresql",
+    "connectorx",
+    "psycopg",
+    "pandas",
+    "numpy",
+    "pyarrow",
+)
 PEER_SPLIT_SEED = 7
 
 
@@ -110,19 +101,13 @@ def _server_bin(name: str) -> str:
     raise SystemExit(f"{name} not found: install PostgreSQL (apt-get install postgresql)")
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 class Server:
     """A PostgreSQL server of the bench's own, in WORKDIR/pg (kept between runs)."""
 
     def __init__(self, workdir: Path) -> None:
         self.home = workdir / "pg"
         self.data = self.home / "data"
-        self.port = _free_port()
+        self.port = harness.free_port()
         self.owner: dict[str, int] = {}
         if os.geteuid() == 0:  # PostgreSQL refuses to run as root
             entry = pwd.getpwnam("postgres")
@@ -181,8 +166,6 @@ def prepare_data(dsn: str, rows: int) -> None:
 
 
 def child_generate(dsn: str, rows: int) -> None:
-    import numpy as np
-    import pandas as pd
     import psycopg
     import pyarrow as pa
 
@@ -205,10 +188,7 @@ def child_generate(dsn: str, rows: int) -> None:
             print(f"reusing the {rows:,}-row table", flush=True)
             return
     print(f"generating a {rows:,}-row table ...", flush=True)
-    base = pd.read_csv(DATASET)[[*FEATURES, TARGET]].to_numpy(np.float64)
-    rng = np.random.default_rng(DATA_SEED)
-    values = base[rng.integers(0, len(base), size=rows)]
-    values += rng.standard_normal(values.shape) * (NOISE * base.std(axis=0))
+    values = resampled_rows(rows)
     table = pa.table({name: values[:, i] for i, name in enumerate([*FEATURES, TARGET])})
     with open_warehouse(dsn) as wh:
         wh.load_arrow(TableName(TABLE), table.to_reader(max_chunksize=131_072), "replace")
@@ -231,8 +211,8 @@ def child_seed(dsn: str, out: Path) -> dict[str, Any]:
     t0 = time.perf_counter()
     import pandas as pd
     import psycopg
-    import xgboost as xgb
-    from sklearn.model_selection import train_test_split
+    import sklearn.model_selection  # noqa: F401 - seed_fit's imports, timed here
+    import xgboost  # noqa: F401
 
     t_imported = time.perf_counter()
     with psycopg.connect(dsn) as con, warnings.catch_warnings():
@@ -240,39 +220,9 @@ def child_seed(dsn: str, out: Path) -> dict[str, Any]:
         warnings.filterwarnings("ignore", message="pandas only supports SQLAlchemy")
         frame = pd.read_sql(f"SELECT * FROM {TABLE}", con)
     t_read = time.perf_counter()
-    frame = frame.dropna()
-    x_train, x_valid, y_train, y_valid = train_test_split(
-        frame.drop(columns=[TARGET]),
-        frame[TARGET],
-        test_size=VALIDATION_FRACTION,
-        random_state=SPLIT_SEED,
+    return seed_fit(
+        frame, out, NUM_ROUND, {"imports": t_imported - t0, "read_sql": t_read - t_imported}
     )
-    t_split = time.perf_counter()
-    dtrain = xgb.DMatrix(x_train, label=y_train)
-    dvalid = xgb.DMatrix(x_valid, label=y_valid)
-    t_built = time.perf_counter()
-    history: dict[str, Any] = {}
-    booster = xgb.train(
-        PARAMS,
-        dtrain,
-        num_boost_round=NUM_ROUND,
-        evals=[(dtrain, "train"), (dvalid, "validation")],
-        evals_result=history,
-        verbose_eval=False,
-    )
-    t_trained = time.perf_counter()
-    booster.save_model(out / "xgboost-model.json")
-    return {
-        "phases": {
-            "imports": t_imported - t0,
-            "read_sql": t_read - t_imported,
-            "dropna + split": t_split - t_read,
-            "DMatrix x2": t_built - t_split,
-            "xgb.train": t_trained - t_built,
-            "save": time.perf_counter() - t_trained,
-        },
-        "rmse": history["validation"]["rmse"][-1],
-    }
 
 
 def child_peer(dsn: str, out: Path) -> dict[str, Any]:
@@ -297,7 +247,7 @@ def child_peer(dsn: str, out: Path) -> dict[str, Any]:
     x_valid, y_valid = features[valid_rows], label[valid_rows]
     del features
     t_split = time.perf_counter()
-    cores = _cores()
+    cores = harness.cores()
     dtrain = xgb.QuantileDMatrix(x_train, label=y_train, nthread=cores)
     dvalid = xgb.QuantileDMatrix(x_valid, label=y_valid, ref=dtrain, nthread=cores)
     del x_train, x_valid
@@ -330,17 +280,9 @@ def child_peer(dsn: str, out: Path) -> dict[str, Any]:
 # -- running and measuring one child ------------------------------------------------------
 
 
-@dataclass
-class Run:
-    path: str
-    repeat: int
-    wall_s: float
-    peak_rss_mib: float
-    tree_rss_mib: float | None
+@dataclass(kw_only=True)
+class Run(harness.PathRun):
     server_cpu_s: float | None
-    other_cpu_s: float | None
-    rmse: float | None
-    phases: dict[str, float] = field(default_factory=dict)
     out_files: list[str] = field(default_factory=list)
 
 
@@ -349,7 +291,7 @@ def command_for(path: str, dsn: str, out: Path) -> list[str]:
         here = str(Path(__file__).resolve())
         return [sys.executable, here, "--child", path, "--out", str(out)]
     return [
-        *_stageless_command(),
+        *harness.stageless_command(),
         "train",
         "--source",
         dsn,
@@ -378,95 +320,34 @@ def run_once(path: str, repeat: int, dsn: str, runs: Path, server_pid: int | Non
     tmp.mkdir()
     command = command_for(path, dsn, out)
     env = {**os.environ, "TMPDIR": str(tmp), "BENCH_DSN": dsn}
-    busy_before, own_before = _busy_cpu_seconds(), _own_cpu_seconds()
-    server_before = _server_cpu(server_pid)
-    start = time.perf_counter()
-    proc = subprocess.Popen(
-        command, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env
-    )
-    sampler = TreeRssSampler(proc.pid)
-    sampler.start()
-    captured: dict[str, bytes] = {}
-    readers = [
-        threading.Thread(target=_drain, args=(stream, name, captured), daemon=True)
-        for name, stream in (("stdout", proc.stdout), ("stderr", proc.stderr))
-    ]
-    for reader in readers:
-        reader.start()
-    _, status, usage = os.wait4(proc.pid, 0)
-    wall = time.perf_counter() - start
-    proc.returncode = os.waitstatus_to_exitcode(status)
-    tree = sampler.finish()
-    for reader in readers:
-        reader.join()
     # Backends exit when their client disconnects; give the postmaster a moment to reap
     # them, so their CPU shows in its children's total.
-    time.sleep(0.3)
-    busy_after, own_after = _busy_cpu_seconds(), _own_cpu_seconds()
-    server_after = _server_cpu(server_pid)
-    for name, content in captured.items():
-        (home / name).write_bytes(content)
-    if proc.returncode != 0:
-        tail = captured["stderr"].decode(errors="replace").strip().splitlines()[-15:]
-        raise SystemExit(
-            f"{path} (repeat {repeat}) exited with code {proc.returncode}:\n"
-            + "\n".join(tail)
-            + f"\ncommand: {shlex.join(command)}"
-        )
-    server_cpu = (
-        server_after - server_before
-        if server_before is not None and server_after is not None
-        else None
+    child = harness.measure_child(
+        command,
+        env,
+        home,
+        f"{path} (repeat {repeat})",
+        settle=0.3,
+        extra_cpu=lambda: _server_cpu(server_pid),
     )
-    other = None
-    if busy_before is not None and busy_after is not None:
-        child = usage.ru_utime + usage.ru_stime
-        other = busy_after - busy_before - child - (own_after - own_before) - (server_cpu or 0.0)
-    run = Run(
-        path=path,
-        repeat=repeat,
-        wall_s=wall,
-        peak_rss_mib=_maxrss_mib(usage),
-        tree_rss_mib=tree / 2**20 if tree is not None else None,
-        server_cpu_s=server_cpu,
-        other_cpu_s=other,
-        rmse=None,
+    run: Run = Run.measured(
+        path,
+        repeat,
+        child,
+        server_cpu_s=child.extra_cpu_s,
         out_files=sorted(p.name for p in out.iterdir()),
     )
-    text = captured["stdout"].decode()
+    text = child.stdout.decode()
     if path.startswith("stageless"):
         found = [w for w in text.split() if w.startswith("rmse=")]
         run.rmse = float(found[0].split("=", 1)[1]) if found else None
     else:
-        result = json.loads(text.strip().splitlines()[-1])
+        result = harness.last_json_line(text)
         run.rmse, run.phases = result["rmse"], result["phases"]
     return run
 
 
 # -- the report -------------------------------------------------------------------------
-
-
-def _versions() -> str:
-    parts = [f"python {sys.version.split()[0]}"]
-    for name in (
-        "stageless",
-        "xgboost",
-        "adbc-driver-postgresql",
-        "connectorx",
-        "psycopg",
-        "pandas",
-        "numpy",
-        "pyarrow",
-    ):
-        try:
-            parts.append(f"{name} {version(name)}")
-        except PackageNotFoundError:
-            parts.append(f"{name} (not installed)")
-    return ", ".join(parts)
-
-
-def _load(run: Run) -> str:
-    return "n/a" if run.other_cpu_s is None else f"{max(run.other_cpu_s, 0.0) / run.wall_s:.2f}"
 
 
 def _cpu(value: float | None) -> str:
@@ -476,59 +357,41 @@ def _cpu(value: float | None) -> str:
 def report(
     runs: list[Run], rows: int, repeats: int, server: str, elapsed: float, source: str
 ) -> str:
-    by_path = {p: [r for r in runs if r.path == p] for p in PATHS}
-    wall = {p: _median([r.wall_s for r in rs]) for p, rs in by_path.items()}
-    rss = {p: _median([r.peak_rss_mib for r in rs]) for p, rs in by_path.items()}
+    by_path = harness.by_path(runs, PATHS)
+    wall = harness.medians(by_path, "wall_s")
+    rss = harness.medians(by_path, "peak_rss_mib")
     tree = {
-        p: _median([r.tree_rss_mib for r in rs if r.tree_rss_mib is not None] or [0.0])
+        p: harness.median([r.tree_rss_mib for r in rs if r.tree_rss_mib is not None] or [0.0])
         for p, rs in by_path.items()
     }
     lines = [
-        "# stageless PostgreSQL benchmark",
-        "",
-        f"- date: {datetime.now(UTC).isoformat(timespec='seconds')}",
-        f"- machine: {_machine()}",
-        f"- software: {_versions()}",
-        f"- server: {server}",
-        f"- stageless source (at start): {source}",
-        f"- command: `{_command()}`",
+        *harness.report_header(
+            "stageless PostgreSQL benchmark", PACKAGES, source, f"- server: {server}"
+        ),
         f"- data: {rows:,} rows x {len(FEATURES) + 1} double precision columns, table "
         f"`{TABLE}`; {NUM_ROUND} boosting rounds; {repeats} repeat(s) of "
         f"{', '.join(PATHS)} in turn; whole benchmark {elapsed:.0f}s",
     ]
-    disturbed = [r for r in runs if (r.other_cpu_s or 0.0) / r.wall_s > BUSY_CORES]
-    if disturbed:
-        lines += [
-            "",
-            f"**Warning: other processes used more than {BUSY_CORES} of a core during "
-            f"{len(disturbed)} of {len(runs)} runs** ("
-            + ", ".join(f"{r.path} #{r.repeat}: {_load(r)}" for r in disturbed)
-            + "). Rerun on a quiet machine before trusting the times.",
-        ]
+    lines += harness.disturbance_warning(
+        runs, "Rerun on a quiet machine before trusting the times."
+    )
     lines += ["", "## Medians per path", ""]
-    lines += _table(
+    lines += harness.table(
         [
-            "path",
-            "wall s (median)",
-            "wall s (min - max)",
-            "peak RSS MiB (ru_maxrss)",
-            "tree RSS MiB (sampled sum)",
+            *harness.PATH_COLUMNS,
             "server CPU s",
             "validation RMSE per run",
         ],
         [
             [
-                p,
-                f"{wall[p]:.2f}",
-                f"{min(r.wall_s for r in rs):.2f} - {max(r.wall_s for r in rs):.2f}",
-                _mib(rss[p]),
-                _mib(tree[p] or None),
+                *harness.path_cells(p, rs, wall, rss),
+                harness.mib(tree[p] or None),
                 _cpu(
-                    _median([r.server_cpu_s for r in rs])
+                    harness.median([r.server_cpu_s for r in rs])
                     if all(r.server_cpu_s is not None for r in rs)
                     else None
                 ),
-                ", ".join(f"{r.rmse:.5f}" if r.rmse is not None else "n/a" for r in rs),
+                ", ".join(harness.rmse(r.rmse) for r in rs),
             ]
             for p, rs in by_path.items()
         ],
@@ -547,14 +410,14 @@ def report(
             "(shown, no goal)",
         ),
     ]
-    lines += _table(
+    lines += harness.table(
         ["ratio", "value", "goal", "verdict"],
         [
             [
                 name,
                 f"{value:.2f}",
                 goal,
-                _verdict(value, lambda r, g=goal: r <= float(g.split()[-1]))
+                harness.verdict(value, lambda r, g=goal: r <= float(g.split()[-1]))
                 if goal.startswith("<=")
                 else "",
             ]
@@ -562,21 +425,11 @@ def report(
         ],
     )
     lines += ["", "## Where the reference paths spend their time (medians, s)", ""]
-    for p in ("seed", "peer"):
-        names = list(by_path[p][0].phases)
-        lines.append(
-            f"- {p}: "
-            + ", ".join(f"{n} {_median([r.phases[n] for r in by_path[p]]):.2f}" for n in names)
-            + f"; whole process {wall[p]:.2f}"
-        )
+    lines += harness.phase_lines(by_path, ("seed", "peer"), wall)
     lines += ["", "## Every run", ""]
-    lines += _table(
+    lines += harness.table(
         [
-            "repeat",
-            "path",
-            "wall s",
-            "peak RSS MiB",
-            "tree RSS MiB",
+            *harness.RUN_COLUMNS,
             "server CPU s",
             "RMSE",
             "other processes' CPU (cores)",
@@ -584,14 +437,10 @@ def report(
         ],
         [
             [
-                str(r.repeat),
-                r.path,
-                f"{r.wall_s:.2f}",
-                _mib(r.peak_rss_mib),
-                _mib(r.tree_rss_mib),
+                *harness.run_cells(r),
                 _cpu(r.server_cpu_s),
-                f"{r.rmse:.5f}" if r.rmse is not None else "n/a",
-                _load(r),
+                harness.rmse(r.rmse),
+                harness.load(r),
                 ", ".join(r.out_files),
             ]
             for r in runs
@@ -610,14 +459,10 @@ def report(
 
 
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
-    parser.add_argument("--rows", type=int, default=2_000_000, help="rows in the table")
-    parser.add_argument("--repeats", type=int, default=3, help="runs of each path")
-    parser.add_argument(
-        "--workdir",
-        type=Path,
-        default=Path(tempfile.gettempdir()) / "stageless-bench-pg",
-        help="the server's data directory and the runs' outputs (default: %(default)s)",
+    parser = harness.parser(__doc__)
+    harness.add_rows_repeats(parser, rows=2_000_000)
+    harness.add_workdir(
+        parser, "stageless-bench-pg", "the server's data directory and the runs' outputs"
     )
     parser.add_argument(
         "--dsn", help="use this PostgreSQL server (postgresql://...) instead of starting one"
@@ -628,8 +473,7 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--child", choices=["generate", "seed", "peer"], help=argparse.SUPPRESS)
     parser.add_argument("--out", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
-    if args.rows < 100 or args.repeats < 1:
-        parser.error("--rows must be at least 100 and --repeats at least 1")
+    harness.check_rows_repeats(parser, args)
     return args
 
 
@@ -645,7 +489,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         return
 
     started = time.perf_counter()
-    source = _source_state()
+    source = harness.source_state()
     workdir: Path = args.workdir.absolute()
     workdir.mkdir(parents=True, exist_ok=True)
     server = None if args.dsn else Server(workdir)
@@ -656,28 +500,22 @@ def main(argv: Sequence[str] | None = None) -> None:
         prepare_data(dsn, args.rows)
         runs_dir = workdir / "runs"
         shutil.rmtree(runs_dir, ignore_errors=True)
-        runs: list[Run] = []
-        for repeat in range(1, args.repeats + 1):
-            for path in PATHS:
-                run = run_once(path, repeat, dsn, runs_dir, server_pid)
-                runs.append(run)
-                rmse = f"{run.rmse:.5f}" if run.rmse is not None else "n/a"
-                print(
-                    f"repeat {repeat}/{args.repeats} {path:<12} {run.wall_s:7.2f}s  "
-                    f"peak RSS {run.peak_rss_mib:7,.0f} MiB  server CPU "
-                    f"{_cpu(run.server_cpu_s)}s  rmse {rmse}  other CPU {_load(run)} cores",
-                    flush=True,
-                )
+        runs: list[Run] = harness.run_all(
+            PATHS,
+            args.repeats,
+            lambda path, repeat: run_once(path, repeat, dsn, runs_dir, server_pid),
+            lambda run: (
+                f"server CPU {_cpu(run.server_cpu_s)}s  rmse {harness.rmse(run.rmse)}  "
+                f"other CPU {harness.load(run)} cores"
+            ),
+        )
     finally:
         if server is not None:
             server.stop()
     text = report(runs, args.rows, args.repeats, described, time.perf_counter() - started, source)
-    print()
-    print(text, end="")
-    args.results.parent.mkdir(parents=True, exist_ok=True)
-    args.results.write_text(text)
+    harness.write_report(text, args.results)
     print(f"\nwritten to {args.results}; run outputs in {runs_dir}")
-    print(f"this process peaked at {_maxrss_mib(resource.getrusage(resource.RUSAGE_SELF)):.0f} MiB")
+    print(f"this process peaked at {harness.own_peak_rss_mib():.0f} MiB")
 
 
 if __name__ == "__main__":

@@ -53,21 +53,20 @@ import os
 import resource
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
 import time
 import urllib.request
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-import bench_train  # the shared data generator and machine description
+import bench_train  # the shared data generator
+import harness  # measuring children, describing the machine, the report's pieces
 
-REPO = bench_train.REPO
+REPO = harness.REPO
 RESULTS = REPO / "bench" / "results" / "serve.md"
 DATASET = bench_train.DATASET
 FEATURES = bench_train.FEATURES
@@ -80,17 +79,6 @@ HERE = str(Path(__file__).resolve())
 
 
 # -- helpers ------------------------------------------------------------------------------
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def stageless_command() -> list[str]:
-    script = Path(sys.executable).parent / "stageless"
-    return [str(script)] if script.exists() else [sys.executable, "-m", "stageless"]
 
 
 def run_quietly(command: list[str], what: str) -> None:
@@ -165,7 +153,7 @@ def prepare_model(workdir: Path) -> Path:
     db = home / "housing.duckdb"
     run_quietly(
         [
-            *stageless_command(),
+            *harness.stageless_command(),
             "ingest",
             "dataset:california-housing",
             "--to",
@@ -177,7 +165,7 @@ def prepare_model(workdir: Path) -> Path:
     )
     run_quietly(
         [
-            *stageless_command(),
+            *harness.stageless_command(),
             "train",
             "--source",
             f"duckdb:{db}",
@@ -473,8 +461,8 @@ def serving_runs(
         ("stageless json", "json", []),
         ("stageless csv, 2 workers", "csv", ["--workers", "2"]),
     ):
-        port = free_port()
-        command = [*stageless_command(), "serve", str(model), "--port", str(port), *extra]
+        port = harness.free_port()
+        command = [*harness.stageless_command(), "serve", str(model), "--port", str(port), *extra]
         runs.append(
             measure_server(name, command, "/ping", port, kind, args, workdir, logs / f"{name}.log")
         )
@@ -488,11 +476,11 @@ def serving_runs(
             if executable is None:
                 break
             home = mlserver_dir(model, workdir, workers)
-            port = free_port()
+            port = harness.free_port()
             settings: dict[str, Any] = {
                 "http_port": port,
-                "grpc_port": free_port(),
-                "metrics_port": free_port(),
+                "grpc_port": harness.free_port(),
+                "metrics_port": harness.free_port(),
             }
             if workers is not None:
                 settings["parallel_workers"] = workers
@@ -537,7 +525,7 @@ def run_child(name: str, command: list[str]) -> BatchRun:
         stdout, stderr = out.read().decode(), err.read().decode(errors="replace")
     if proc.returncode != 0:
         raise SystemExit(f"{name} failed ({proc.returncode}): {stderr[-2000:]}")
-    run = BatchRun(name, wall, usage.ru_maxrss / 1024)
+    run = BatchRun(name, wall, harness.maxrss_mib(usage))
     text = stdout.strip().splitlines()
     if text and text[-1].startswith("{"):
         run.detail = json.loads(text[-1])
@@ -558,7 +546,7 @@ def child_inmemory(data: Path, model: Path, out: Path) -> dict[str, Any]:
     model_bytes, _ = open_model(str(model))
     booster = xgb.Booster()
     booster.load_model(bytearray(model_bytes))
-    booster.set_param({"nthread": bench_train._cores()})
+    booster.set_param({"nthread": harness.cores()})
     loaded = time.perf_counter()
     predictions = booster.inplace_predict(features)
     done = time.perf_counter()
@@ -593,7 +581,7 @@ def batch_runs(model: Path, workdir: Path, rows: int) -> tuple[list[BatchRun], d
     predict = run_child(
         "stageless predict",
         [
-            *stageless_command(),
+            *harness.stageless_command(),
             "predict",
             str(model),
             "--source",
@@ -642,14 +630,12 @@ def report(
     elapsed: float,
 ) -> str:
     lines = [
-        "# stageless serve / predict benchmark",
-        "",
-        f"- date: {datetime.now(UTC).isoformat(timespec='seconds')}",
-        f"- machine: {bench_train._machine()}",
-        f"- software: {bench_train._versions()}",
-        f"- MLServer side: {mlserver_info}",
-        f"- stageless source (at start): {bench_train._source_state()}",
-        f"- command: `{bench_train._command()}`",
+        *harness.report_header(
+            "stageless serve / predict benchmark",
+            bench_train.PACKAGES,
+            harness.source_state(),
+            f"- MLServer side: {mlserver_info}",
+        ),
         f"- whole benchmark {elapsed:.0f}s",
     ]
     if serve:
@@ -659,7 +645,7 @@ def report(
             f"{args.seconds:g}s measured after {args.warmup:g}s warm-up",
             "",
         ]
-        lines += bench_train._table(
+        lines += harness.table(
             [
                 "server",
                 "requests/s",
@@ -702,7 +688,7 @@ def report(
             f"## Batch scoring: {args.rows:,} rows",
             "",
         ]
-        lines += bench_train._table(
+        lines += harness.table(
             ["path", "wall s (whole process)", "rows/s (whole process)", "peak RSS MiB", "notes"],
             [
                 [
@@ -757,17 +743,12 @@ def _serve_row(run: ServeRun) -> list[str]:
 
 
 def parse_args() -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
+    parser = harness.parser(__doc__)
     parser.add_argument("--seconds", type=float, default=20, help="measured load per server")
     parser.add_argument("--warmup", type=float, default=3, help="unmeasured load first")
     parser.add_argument("--clients", type=int, default=8, help="concurrent connections")
     parser.add_argument("--rows", type=int, default=1_000_000, help="rows for batch scoring")
-    parser.add_argument(
-        "--workdir",
-        type=Path,
-        default=Path(tempfile.gettempdir()) / "stageless-bench",
-        help="model, data, MLServer virtualenv and logs (default: %(default)s)",
-    )
+    harness.add_workdir(parser, "stageless-bench", "model, data, MLServer virtualenv and logs")
     parser.add_argument("--mlserver-venv", type=Path, help="default: WORKDIR/venv-mlserver")
     parser.add_argument("--no-mlserver", action="store_true", help="skip MLServer")
     parser.add_argument("--skip-serve", action="store_true", help="batch scoring only")
@@ -809,10 +790,7 @@ def main() -> None:
     )
     batch, compare = ([], {}) if args.skip_batch else batch_runs(model, args.workdir, args.rows)
     text = report(serve, mlserver_info, batch, compare, args, time.perf_counter() - started)
-    print()
-    print(text, end="")
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text(text)
+    harness.write_report(text, RESULTS)
     print(f"\nwritten to {RESULTS.relative_to(REPO)}; logs in {args.workdir / 'serve-logs'}")
 
 

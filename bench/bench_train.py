@@ -50,28 +50,22 @@ asserted: it is a report.
 from __future__ import annotations
 
 import argparse
-import contextlib
 import json
 import os
-import platform
 import re
-import resource
-import shlex
 import shutil
-import statistics
 import subprocess
 import sys
-import tempfile
-import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
-from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
-REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import harness  # after the line above, so that any working directory works
+
+REPO = harness.REPO
 DATASET = REPO / "src" / "stageless" / "datasets" / "california_housing.csv.gz"
 RESULTS = REPO / "bench" / "results" / "train.md"
 
@@ -109,9 +103,8 @@ NUM_ROUND = 50
 VALIDATION_FRACTION = 0.25
 
 PATHS = ("limit", "seed", "stageless-1", "stageless-2")
-SAMPLE_SECONDS = 0.1
-#: A run during which other processes used more than this many cores is flagged.
-BUSY_CORES = 0.1
+#: What the report's software line names.
+PACKAGES = ("stageless", "xgboost", "duckdb", "numpy", "pandas", "scikit-learn", "pyarrow")
 RMSE_LINE = re.compile(r"validation rmse=([0-9.]+)")
 
 
@@ -144,6 +137,21 @@ def prepare_data(workdir: Path, rows: int) -> Path:
     return data
 
 
+def resampled_rows(rows: int) -> Any:
+    """ROWS rows drawn with replacement from the bundled data, plus noise (a float64 array).
+
+    FEATURES then TARGET per row; in a child only (it imports NumPy and pandas).
+    """
+    import numpy as np
+    import pandas as pd
+
+    base = pd.read_csv(DATASET)[[*FEATURES, TARGET]].to_numpy(np.float64)
+    rng = np.random.default_rng(DATA_SEED)
+    values = base[rng.integers(0, len(base), size=rows)]
+    values += rng.standard_normal(values.shape) * (NOISE * base.std(axis=0))
+    return values
+
+
 def child_generate(data: Path, rows: int) -> None:
     """Resample the bundled rows with noise; write the DuckDB table and the .npy files."""
     import duckdb
@@ -155,10 +163,7 @@ def child_generate(data: Path, rows: int) -> None:
     shutil.rmtree(data, ignore_errors=True)
     partial.mkdir(parents=True)
 
-    base = pd.read_csv(DATASET)[[*FEATURES, TARGET]].to_numpy(np.float64)
-    rng = np.random.default_rng(DATA_SEED)
-    values = base[rng.integers(0, len(base), size=rows)]
-    values += rng.standard_normal(values.shape) * (NOISE * base.std(axis=0))
+    values = resampled_rows(rows)
     frame = pd.DataFrame(values, columns=[*FEATURES, TARGET])
 
     con = duckdb.connect(str(partial / DB_FILE))
@@ -178,13 +183,6 @@ def child_generate(data: Path, rows: int) -> None:
 # -- the measured children: run as `bench_train.py --child limit|seed` -------------------
 
 
-def _cores() -> int:
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:  # not Linux
-        return os.cpu_count() or 1
-
-
 def child_limit(data: Path) -> dict[str, Any]:
     """XGBoost alone, from float32 arrays already in memory; times only the training."""
     t0 = time.perf_counter()
@@ -199,7 +197,7 @@ def child_limit(data: Path) -> dict[str, Any]:
     cut = len(label) - round(len(label) * VALIDATION_FRACTION)
     x_train, y_train = features[:cut], label[:cut]
     x_valid, y_valid = features[cut:], label[cut:]
-    cores = _cores()
+    cores = harness.cores()
 
     start = time.perf_counter()
     dtrain = xgb.QuantileDMatrix(x_train, label=y_train, nthread=cores)
@@ -237,8 +235,8 @@ def child_seed(data: Path, out: Path) -> dict[str, Any]:
     t0 = time.perf_counter()
     import duckdb
     import pandas as pd
-    import xgboost as xgb
-    from sklearn.model_selection import train_test_split
+    import sklearn.model_selection  # noqa: F401 - seed_fit's imports, timed here
+    import xgboost  # noqa: F401
 
     t_imported = time.perf_counter()
     con = duckdb.connect(str(data / DB_FILE), read_only=True)
@@ -247,6 +245,20 @@ def child_seed(data: Path, out: Path) -> dict[str, Any]:
         warnings.filterwarnings("ignore", message="pandas only supports SQLAlchemy")
         frame = pd.read_sql(f"SELECT * FROM {TABLE}", con)
     con.close()
+    t_read = time.perf_counter()
+    return seed_fit(
+        frame, out, NUM_ROUND, {"imports": t_imported - t0, "read_sql": t_read - t_imported}
+    )
+
+
+def seed_fit(frame: Any, out: Path, num_round: int, phases: dict[str, float]) -> dict[str, Any]:
+    """The seed's steps after the read: dropna, train_test_split, two DMatrix, train, save.
+
+    PHASES holds the seconds of the steps before; the result, the child's JSON line.
+    """
+    import xgboost as xgb
+    from sklearn.model_selection import train_test_split
+
     t_read = time.perf_counter()
     frame = frame.dropna()
     x_train, x_valid, y_train, y_valid = train_test_split(
@@ -263,7 +275,7 @@ def child_seed(data: Path, out: Path) -> dict[str, Any]:
     booster = xgb.train(
         PARAMS,
         dtrain,
-        num_boost_round=NUM_ROUND,
+        num_boost_round=num_round,
         evals=[(dtrain, "train"), (dvalid, "validation")],
         evals_result=history,
         verbose_eval=False,
@@ -273,8 +285,7 @@ def child_seed(data: Path, out: Path) -> dict[str, Any]:
     t_saved = time.perf_counter()
     return {
         "phases": {
-            "imports": t_imported - t0,
-            "read_sql": t_read - t_imported,
+            **phases,
             "dropna + split": t_split - t_read,
             "DMatrix x2": t_built - t_split,
             "xgb.train": t_trained - t_built,
@@ -287,83 +298,10 @@ def child_seed(data: Path, out: Path) -> dict[str, Any]:
 # -- running and measuring one child --------------------------------------------------
 
 
-def _descendants_rss(root: int, page: int) -> int:
-    """Resident bytes of ROOT and every descendant (parent links read from /proc/*/stat)."""
-    children: dict[int, list[int]] = {}
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            stat = (entry / "stat").read_text()
-        except OSError:
-            continue
-        ppid = int(stat.rsplit(")", 1)[1].split()[1])
-        children.setdefault(ppid, []).append(int(entry.name))
-    total, stack = 0, [root]
-    while stack:
-        pid = stack.pop()
-        try:
-            total += int(Path(f"/proc/{pid}/statm").read_text().split()[1]) * page
-        except (OSError, ValueError, IndexError):
-            continue
-        stack.extend(children.get(pid, []))
-    return total
-
-
-class TreeRssSampler(threading.Thread):
-    """Every SAMPLE_SECONDS, the summed RSS of a process and its descendants; keeps the peak.
-
-    Shared pages (libraries) count once per process, and peaks between samples are missed:
-    a rough cross-check of ru_maxrss for multi-process runs, not a replacement.
-    """
-
-    def __init__(self, pid: int) -> None:
-        super().__init__(daemon=True)
-        self.pid = pid
-        self.peak = 0
-        self.available = Path("/proc/self/statm").exists()
-        self._done = threading.Event()
-        self._page = os.sysconf("SC_PAGE_SIZE") if self.available else 0
-
-    def run(self) -> None:
-        while self.available:
-            self.peak = max(self.peak, _descendants_rss(self.pid, self._page))
-            if self._done.wait(SAMPLE_SECONDS):
-                return
-
-    def finish(self) -> int | None:
-        self._done.set()
-        self.join()
-        return self.peak if self.available else None
-
-
-def _busy_cpu_seconds() -> float | None:
-    """CPU seconds the whole machine has spent busy since boot (None off Linux)."""
-    try:
-        fields = Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]
-    except OSError:
-        return None
-    user, nice, system, _idle, _iowait, irq, softirq, steal = (int(f) for f in fields[:8])
-    return (user + nice + system + irq + softirq + steal) / os.sysconf("SC_CLK_TCK")
-
-
-def _own_cpu_seconds() -> float:
-    usage = resource.getrusage(resource.RUSAGE_SELF)
-    return usage.ru_utime + usage.ru_stime
-
-
-@dataclass
-class Run:
-    path: str
-    repeat: int
-    wall_s: float
-    peak_rss_mib: float
-    tree_rss_mib: float | None
+@dataclass(kw_only=True)
+class Run(harness.PathRun):
     written_bytes: int
-    other_cpu_s: float | None  # CPU used meanwhile by processes outside the measured tree
-    rmse: float | None
     internal_s: float | None = None
-    phases: dict[str, float] = field(default_factory=dict)
     out_files: dict[str, int] = field(default_factory=dict)
     tmp_files: list[str] = field(default_factory=list)
     data_dir_new: list[str] = field(default_factory=list)
@@ -377,31 +315,13 @@ def _listing(directory: Path) -> dict[str, int]:
     }
 
 
-def _drain(stream: IO[bytes] | None, name: str, into: dict[str, bytes]) -> None:
-    if stream is None:
-        into[name] = b""
-        return
-    with stream:
-        into[name] = stream.read()
-
-
-def _maxrss_mib(usage: Any) -> float:
-    # Linux reports KiB, macOS bytes.
-    return usage.ru_maxrss / (1024 * 1024 if sys.platform == "darwin" else 1024)
-
-
-def _stageless_command() -> list[str]:
-    script = Path(sys.executable).parent / "stageless"
-    return [str(script)] if script.exists() else [sys.executable, "-m", "stageless"]
-
-
 def command_for(path: str, data: Path, out: Path) -> list[str]:
     if path in ("limit", "seed"):
         here = str(Path(__file__).resolve())
         return [sys.executable, here, "--child", path, "--data", str(data), "--out", str(out)]
     workers = path.rsplit("-", 1)[1]
     return [
-        *_stageless_command(),
+        *harness.stageless_command(),
         "train",
         "--source",
         f"duckdb:{data / DB_FILE}",
@@ -426,51 +346,13 @@ def run_once(path: str, repeat: int, data: Path, runs: Path) -> Run:
     before = set(_listing(data))
     command = command_for(path, data, out)
     env = {**os.environ, "TMPDIR": str(tmp)}
-    # Output goes through pipes, not files, so that the child's fs output is only its own.
-    busy_before, own_before = _busy_cpu_seconds(), _own_cpu_seconds()
-    start = time.perf_counter()
-    proc = subprocess.Popen(
-        command, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env
-    )
-    sampler = TreeRssSampler(proc.pid)
-    sampler.start()
-    captured: dict[str, bytes] = {}
-    readers = [
-        threading.Thread(target=_drain, args=(stream, name, captured), daemon=True)
-        for name, stream in (("stdout", proc.stdout), ("stderr", proc.stderr))
-    ]
-    for reader in readers:
-        reader.start()
-    _, status, usage = os.wait4(proc.pid, 0)
-    wall = time.perf_counter() - start
-    busy_after, own_after = _busy_cpu_seconds(), _own_cpu_seconds()
-    proc.returncode = os.waitstatus_to_exitcode(status)  # reaped here, not by Popen
-    tree = sampler.finish()
-    for reader in readers:
-        reader.join()
-    for name, content in captured.items():
-        (home / name).write_bytes(content)
-    text = captured["stdout"].decode()
-    if proc.returncode != 0:
-        tail = captured["stderr"].decode(errors="replace").strip().splitlines()[-15:]
-        raise SystemExit(
-            f"{path} (repeat {repeat}) exited with code {proc.returncode}:\n"
-            + "\n".join(tail)
-            + f"\ncommand: {shlex.join(command)}"
-        )
-    run = Run(
-        path=path,
-        repeat=repeat,
-        wall_s=wall,
-        peak_rss_mib=_maxrss_mib(usage),
-        tree_rss_mib=tree / 2**20 if tree is not None else None,
-        written_bytes=usage.ru_oublock * 512,
-        other_cpu_s=(
-            busy_after - busy_before - (usage.ru_utime + usage.ru_stime) - (own_after - own_before)
-            if busy_before is not None and busy_after is not None
-            else None
-        ),
-        rmse=None,
+    child = harness.measure_child(command, env, home, f"{path} (repeat {repeat})")
+    text = child.stdout.decode()
+    run: Run = Run.measured(
+        path,
+        repeat,
+        child,
+        written_bytes=child.written_bytes,
         out_files=_listing(out),
         tmp_files=sorted(str(p.relative_to(tmp)) for p in tmp.rglob("*")),
         data_dir_new=sorted(set(_listing(data)) - before),
@@ -479,7 +361,7 @@ def run_once(path: str, repeat: int, data: Path, runs: Path) -> Run:
         found = RMSE_LINE.search(text)
         run.rmse = float(found.group(1)) if found else None
     else:
-        result = json.loads(text.strip().splitlines()[-1])
+        result = harness.last_json_line(text)
         run.rmse = result["rmse"]
         run.internal_s = result.get("internal_s")
         run.phases = result["phases"]
@@ -489,109 +371,25 @@ def run_once(path: str, repeat: int, data: Path, runs: Path) -> Run:
 # -- the report -------------------------------------------------------------------------
 
 
-def _median(values: Sequence[float]) -> float:
-    return statistics.median(values)
-
-
-def _mib(value: float | None) -> str:
-    return "n/a" if value is None else f"{value:,.0f}"
-
-
-def _table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> list[str]:
-    lines = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
-    lines += ["| " + " | ".join(row) + " |" for row in rows]
-    return lines
-
-
-def _machine() -> str:
-    ram = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
-    cpu = platform.processor() or platform.machine()
-    cpuinfo = Path("/proc/cpuinfo")
-    if cpuinfo.exists():
-        for line in cpuinfo.read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    return f"{_cores()} cores ({cpu}), {ram:.1f} GiB RAM, {platform.platform()}"
-
-
-def _versions() -> str:
-    parts = [f"python {platform.python_version()}"]
-    for name in ("stageless", "xgboost", "duckdb", "numpy", "pandas", "scikit-learn", "pyarrow"):
-        try:
-            parts.append(f"{name} {version(name)}")
-        except PackageNotFoundError:
-            parts.append(f"{name} (not installed)")
-    return ", ".join(parts)
-
-
-def _source_state() -> str:
-    """Which stageless was measured: the commit, and whether src/ had uncommitted changes."""
-    try:
-        head = subprocess.run(
-            ["git", "-C", str(REPO), "rev-parse", "--short", "HEAD"],
-            capture_output=True,
-            text=True,
-            check=True,
-        ).stdout.strip()
-        changed = subprocess.run(
-            ["git", "-C", str(REPO), "status", "--porcelain", "--", "src"],
-            capture_output=True,
-            text=True,
-            check=True,
-        ).stdout.splitlines()
-    except (OSError, subprocess.CalledProcessError):
-        return "unknown (not a git checkout)"
-    return f"commit {head}" + (
-        f" with uncommitted changes to {len(changed)} file(s) under src/" if changed else ""
-    )
-
-
-def _command() -> str:
-    python = Path(sys.executable)
-    with contextlib.suppress(ValueError):
-        python = python.relative_to(Path.cwd())
-    return shlex.join([str(python), *sys.argv])
-
-
-def _load(run: Run) -> str:
-    return "n/a" if run.other_cpu_s is None else f"{max(run.other_cpu_s, 0.0) / run.wall_s:.2f}"
-
-
-def _verdict(ratio: float, meets: Callable[[float], bool]) -> str:
-    return "meets" if meets(ratio) else "MISSES"
-
-
 def report(
     runs: list[Run], rows: int, repeats: int, data: Path, elapsed: float, source: str
 ) -> str:
-    by_path = {p: [r for r in runs if r.path == p] for p in PATHS}
-    wall = {p: _median([r.wall_s for r in rs]) for p, rs in by_path.items()}
-    rss = {p: _median([r.peak_rss_mib for r in rs]) for p, rs in by_path.items()}
-    limit_internal = _median([r.internal_s or 0.0 for r in by_path["limit"]])
+    by_path = harness.by_path(runs, PATHS)
+    wall = harness.medians(by_path, "wall_s")
+    rss = harness.medians(by_path, "peak_rss_mib")
+    limit_internal = harness.median([r.internal_s or 0.0 for r in by_path["limit"]])
 
     lines = [
-        "# stageless train benchmark",
-        "",
-        f"- date: {datetime.now(UTC).isoformat(timespec='seconds')}",
-        f"- machine: {_machine()}",
-        f"- software: {_versions()}",
-        f"- stageless source (at start): {source}",
-        f"- command: `{_command()}`",
+        *harness.report_header("stageless train benchmark", PACKAGES, source),
         f"- data: {rows:,} rows x {len(FEATURES)} features, DuckDB table `{TABLE}` in "
         f"`{data / DB_FILE}`; {repeats} repeat(s) of limit, seed, stageless-1, stageless-2 "
         f"in turn; whole benchmark {elapsed:.0f}s",
     ]
-    disturbed = [r for r in runs if (r.other_cpu_s or 0.0) / r.wall_s > BUSY_CORES]
-    if disturbed:
-        lines += [
-            "",
-            f"**Warning: other processes used more than {BUSY_CORES} of a core during "
-            f"{len(disturbed)} of {len(runs)} runs** ("
-            + ", ".join(f"{r.path} #{r.repeat}: {_load(r)}" for r in disturbed)
-            + "). XGBoost's threads slow down sharply when they must share cores: rerun on "
-            "a quiet machine before trusting the times.",
-        ]
+    lines += harness.disturbance_warning(
+        runs,
+        "XGBoost's threads slow down sharply when they must share cores: rerun on "
+        "a quiet machine before trusting the times.",
+    )
     lines += [
         "",
         "## Medians per path",
@@ -599,26 +397,18 @@ def report(
     ]
     summary = []
     for p, rs in by_path.items():
-        walls = [r.wall_s for r in rs]
         trees = [r.tree_rss_mib for r in rs if r.tree_rss_mib is not None]
         summary.append(
             [
-                p,
-                f"{wall[p]:.2f}",
-                f"{min(walls):.2f} - {max(walls):.2f}",
-                _mib(rss[p]),
-                _mib(_median(trees) if trees else None),
-                f"{_median([r.written_bytes for r in rs]):,.0f}",
-                ", ".join(f"{r.rmse:.5f}" if r.rmse is not None else "n/a" for r in rs),
+                *harness.path_cells(p, rs, wall, rss),
+                harness.mib(harness.median(trees) if trees else None),
+                f"{harness.median([r.written_bytes for r in rs]):,.0f}",
+                ", ".join(harness.rmse(r.rmse) for r in rs),
             ]
         )
-    lines += _table(
+    lines += harness.table(
         [
-            "path",
-            "wall s (median)",
-            "wall s (min - max)",
-            "peak RSS MiB (ru_maxrss)",
-            "tree RSS MiB (sampled sum)",
+            *harness.PATH_COLUMNS,
             "fs output bytes (ru_oublock x 512)",
             "validation RMSE per run",
         ],
@@ -635,7 +425,7 @@ def report(
         "tree sum (every 0.1s, shared pages counted per process) is the better guide to "
         "what the run needs at once. On Linux a child's ru_maxrss starts from the "
         "high-water mark of the process that spawned it; this bench process peaked at "
-        f"{_maxrss_mib(resource.getrusage(resource.RUSAGE_SELF)):,.0f} MiB, so no child's "
+        f"{harness.own_peak_rss_mib():,.0f} MiB, so no child's "
         "figure is inflated by it unless that child is smaller still.",
         "",
         "## Ratios promised (this run's medians)",
@@ -673,19 +463,16 @@ def report(
             lambda r: r <= 1.25,
         ),
     ]
-    lines += _table(
+    lines += harness.table(
         ["ratio", "value", "goal", "verdict"],
-        [[name, f"{value:.2f}", goal, _verdict(value, ok)] for name, value, goal, ok in ratios],
+        [
+            [name, f"{value:.2f}", goal, harness.verdict(value, ok)]
+            for name, value, goal, ok in ratios
+        ],
     )
 
     lines += ["", "## Where the reference paths spend their time (medians, s)", ""]
-    for p in ("limit", "seed"):
-        names = list(by_path[p][0].phases)
-        lines.append(
-            f"- {p}: "
-            + ", ".join(f"{n} {_median([r.phases[n] for r in by_path[p]]):.2f}" for n in names)
-            + f"; whole process {wall[p]:.2f}"
-        )
+    lines += harness.phase_lines(by_path, ("limit", "seed"), wall)
 
     lines += ["", "## What the stageless runs left on disk", ""]
     for p in ("stageless-1", "stageless-2"):
@@ -714,27 +501,19 @@ def report(
                 )
 
     lines += ["", "## Every run", ""]
-    lines += _table(
+    lines += harness.table(
         [
-            "repeat",
-            "path",
-            "wall s",
-            "peak RSS MiB",
-            "tree RSS MiB",
+            *harness.RUN_COLUMNS,
             "fs output bytes",
             "RMSE",
             "other processes' CPU (cores)",
         ],
         [
             [
-                str(r.repeat),
-                r.path,
-                f"{r.wall_s:.2f}",
-                _mib(r.peak_rss_mib),
-                _mib(r.tree_rss_mib),
+                *harness.run_cells(r),
                 f"{r.written_bytes:,}",
-                f"{r.rmse:.5f}" if r.rmse is not None else "n/a",
-                _load(r),
+                harness.rmse(r.rmse),
+                harness.load(r),
             ]
             for r in runs
         ],
@@ -752,21 +531,14 @@ def report(
 
 
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
-    parser.add_argument("--rows", type=int, default=1_000_000, help="rows in the table")
-    parser.add_argument("--repeats", type=int, default=3, help="runs of each path")
-    parser.add_argument(
-        "--workdir",
-        type=Path,
-        default=Path(tempfile.gettempdir()) / "stageless-bench",
-        help="where the table and the runs' outputs go (default: %(default)s)",
-    )
+    parser = harness.parser(__doc__)
+    harness.add_rows_repeats(parser, rows=1_000_000)
+    harness.add_workdir(parser, "stageless-bench", "where the table and the runs' outputs go")
     parser.add_argument("--child", choices=["generate", "limit", "seed"], help=argparse.SUPPRESS)
     parser.add_argument("--data", type=Path, help=argparse.SUPPRESS)
     parser.add_argument("--out", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
-    if args.rows < 100 or args.repeats < 1:
-        parser.error("--rows must be at least 100 and --repeats at least 1")
+    harness.check_rows_repeats(parser, args)
     return args
 
 
@@ -783,28 +555,22 @@ def main(argv: Sequence[str] | None = None) -> None:
         return
 
     started = time.perf_counter()
-    source = _source_state()
+    source = harness.source_state()
     workdir: Path = args.workdir.absolute()
     data = prepare_data(workdir, args.rows)
     runs_dir = workdir / "runs"
     shutil.rmtree(runs_dir, ignore_errors=True)
-    runs: list[Run] = []
-    for repeat in range(1, args.repeats + 1):
-        for path in PATHS:
-            run = run_once(path, repeat, data, runs_dir)
-            runs.append(run)
-            rmse = f"{run.rmse:.5f}" if run.rmse is not None else "n/a"
-            print(
-                f"repeat {repeat}/{args.repeats} {path:<12} {run.wall_s:7.2f}s  "
-                f"peak RSS {run.peak_rss_mib:7,.0f} MiB  written {run.written_bytes:>11,} B  "
-                f"rmse {rmse}  other CPU {_load(run)} cores",
-                flush=True,
-            )
+    runs: list[Run] = harness.run_all(
+        PATHS,
+        args.repeats,
+        lambda path, repeat: run_once(path, repeat, data, runs_dir),
+        lambda run: (
+            f"written {run.written_bytes:>11,} B  rmse {harness.rmse(run.rmse)}  "
+            f"other CPU {harness.load(run)} cores"
+        ),
+    )
     text = report(runs, args.rows, args.repeats, data, time.perf_counter() - started, source)
-    print()
-    print(text, end="")
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text(text)
+    harness.write_report(text, RESULTS)
     print(f"\nwritten to {RESULTS.relative_to(REPO)}; run outputs in {runs_dir}")
 
 
