@@ -56,13 +56,22 @@ def write_model_archive(directory: Path, model: bytes, manifest: Manifest) -> Pa
 def write_model_directory(directory: Path, model: bytes, manifest: Manifest) -> None:
     """The SageMaker container layout: loose files that SageMaker itself tars up."""
     directory.mkdir(parents=True, exist_ok=True)
-    for name, payload in (
-        (MODEL_FILE, model),
-        (MANIFEST_FILE, manifest.model_dump_json(indent=2).encode()),
-    ):
-        tmp = directory / f".{name}.partial"
-        tmp.write_bytes(payload)
-        os.replace(tmp, directory / name)
+    files = {
+        MODEL_FILE: model,
+        MANIFEST_FILE: manifest.model_dump_json(indent=2).encode(),
+    }
+    partial = {name: directory / f".{name}.partial" for name in files}
+    try:
+        # Both complete on disk before either takes its final name, so a failure never
+        # pairs a new booster with an old manifest.
+        for name, payload in files.items():
+            partial[name].write_bytes(payload)
+        for name in files:
+            os.replace(partial[name], directory / name)
+    finally:
+        for path in partial.values():
+            with contextlib.suppress(FileNotFoundError):
+                path.unlink()
 
 
 def read_model_archive(path: Path) -> tuple[bytes, Manifest]:

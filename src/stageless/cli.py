@@ -225,6 +225,8 @@ def main(argv: Sequence[str] | None = None) -> None:
         sys.exit(exc.exit_code)
     except click.UsageError as exc:
         _fail(exc.format_message(), 2)
+    except click.ClickException as exc:  # e.g. an unreadable file named by an option
+        _fail(exc.format_message(), 2)
     except (click.Abort, KeyboardInterrupt):
         _fail("interrupted", 130)
     except StagelessError as exc:

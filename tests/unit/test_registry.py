@@ -96,3 +96,24 @@ def test_redact_url_keeps_ipv6_brackets() -> None:
 
 def test_redact_url_hides_a_password_query_parameter() -> None:
     assert "secret" not in redact_url("postgresql://u@h/db?password=secret")
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "postgresql://alice:S3cr/etPass@db.example.com/prod",
+        "postgresql://alice:12#S3cretPass@127.0.0.1:1/prod",
+        "postgresql://alice:S3cr?etPass@db.example.com/prod",
+        "postgresql://alice:p@S3cretPass@db.example.com/prod",
+        "snowflake://user:S3cr/etPass@acct/db",
+    ],
+)
+def test_redact_url_masks_passwords_with_url_delimiters(url: str) -> None:
+    shown = redact_url(url)
+    assert "S3cr" not in shown and "etPass" not in shown
+    assert ":***@" in shown
+
+
+def test_redact_url_masks_ssl_key_passwords() -> None:
+    shown = redact_url("postgresql://alice@h/db?sslpassword=KeyPass123&sslmode=require")
+    assert "KeyPass123" not in shown and "sslmode=require" in shown

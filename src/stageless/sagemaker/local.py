@@ -29,6 +29,7 @@ from typing import IO, TYPE_CHECKING
 from stageless.errors import UserError, WorkerFailed
 from stageless.sagemaker.container import LEADER_ADDRESS_ENV, NTHREAD_ENV
 from stageless.sagemaker.contract import ContainerPaths, env_name
+from stageless.warehouses.registry import redact_url
 
 if TYPE_CHECKING:
     from stageless.manifest import Manifest
@@ -113,6 +114,13 @@ def run_local_job(
     """Run the training container's program as INSTANCE_COUNT local processes."""
     if not 1 <= instance_count <= MAX_INSTANCES:
         raise UserError(f"--instance-count must be from 1 to {MAX_INSTANCES}")
+    source = hyperparameters.get("source", "")
+    if redact_url(source) != source:
+        # hyperparameters.json is a file on disk, as in a real job's description.
+        raise UserError(
+            "--source carries a credential, which would be written to hyperparameters.json; "
+            "give the credentials with --secret instead"
+        )
     if not output.lower().startswith("s3://"):
         out = Path(output)
         if out.exists() and not out.is_dir():

@@ -54,12 +54,24 @@ def main() -> None:
         shard = read_shard(plan, rank, sink)
         if rank != 0:
             address = json.loads(sys.stdin.readline())
+        trained: list[tuple[bytes, Any]] = []
+
+        def hold(model: bytes, manifest: Any) -> str:
+            trained.append((model, manifest))
+            return "(saved once every worker has finished)"
+
         with collective.CommunicatorContext(dmlc_task_id=f"{rank:06d}", **address):
             if collective.get_rank() != rank:
                 raise RuntimeError(f"tracker gave rank {collective.get_rank()} to worker {rank}")
-            manifest = train_on_shard(plan, rank, shard, sink)
+            manifest = train_on_shard(plan, rank, shard, sink, save=hold)
         if tracker is not None:
+            # Every worker has left the collective cleanly: only now may the model replace
+            # whatever OUTPUT held (a run whose peer died publishes nothing).
             tracker.wait_for(timeout=60)
+            from stageless.storage import save_archive
+
+            for model, trained_manifest in trained:
+                sink.emit("saved", path=save_archive(plan.output, model, trained_manifest))
         sink.emit("done", rank=rank, manifest=manifest.model_dump() if manifest else None)
     except StagelessError as exc:
         sink.emit("error", rank=rank, message=exc.message, exit_code=exc.exit_code)

@@ -162,6 +162,10 @@ def translate_errors(what: str, scrub: _Scrub | None = None) -> Iterator[None]:
         raise _translated(exc, (scrub or _Scrub(None))(f"{what}: {_message(exc)}")) from None
 
 
+#: How long any statement waits for a lock before failing (SQLSTATE 55P03, retryable).
+LOCK_TIMEOUT = "30s"
+
+
 def _translated(exc: Exception, message: str) -> StagelessError:
     if not isinstance(exc, adbc_driver_manager.Error):
         # Met while streaming a result: the driver reports it through Arrow, without a
@@ -172,7 +176,7 @@ def _translated(exc: Exception, message: str) -> StagelessError:
         return NotFoundError(message)
     if state[:2] in ("22", "23", "28", "42", "0A", "2B", "3F", "44"):
         return UserError(message)
-    if state in ("40001", "40P01", "57014", "57P01", "57P02", "57P03") or state[:2] in (
+    if state in ("40001", "40P01", "55P03", "57014", "57P01", "57P02", "57P03") or state[:2] in (
         "08",
         "53",
     ):
@@ -265,7 +269,15 @@ class PostgresWarehouse(Warehouse):
         """
         if self.capabilities.row_hash == "fnv":
             return  # Redshift: its own defaults
-        settings = {"TimeZone": "UTC", "DateStyle": "ISO, MDY", "IntervalStyle": "postgres"}
+        settings = {
+            "TimeZone": "UTC",
+            "DateStyle": "ISO, MDY",
+            "IntervalStyle": "postgres",
+            # Never wait forever for a lock: a replace's DROP behind a long training
+            # transaction (which pins the table) fails with a retryable error instead,
+            # and does not block every new reader of the table meanwhile.
+            "lock_timeout": LOCK_TIMEOUT,
+        }
         if self.capabilities.client_connection_check:
             settings["client_connection_check_interval"] = str(CLIENT_CHECK_MS)
         # Our own constants, rendered as quoted literals: no parameters, so no Arrow

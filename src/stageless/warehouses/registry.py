@@ -71,30 +71,43 @@ def open_warehouse(
 
 
 #: query parameters that carry credentials and are masked like a URL's password
-_SECRET_PARAMS = frozenset({"password", "passwd", "pwd", "token", "private_key", "secret"})
+_SECRET_PARAMS = frozenset(
+    {
+        "password",
+        "passwd",
+        "pwd",
+        "token",
+        "private_key",
+        "private_key_passphrase",
+        "secret",
+        "sslpassword",
+        "sslkey_password",
+    }
+)
 
 
 def redact_url(url: str) -> str:
     """The URL with any password replaced by ``***``; safe to print, log and record."""
+    scheme, sep, rest = url.partition("://")
+    if sep:
+        # Not urlsplit's userinfo: a password may hold "/", "?" or "#" (unescaped, as
+        # people paste them), which would end urlsplit's host part early and hide the "@".
+        # Everything before the last "@" is masked; masking too much is harmless.
+        end = rest.rfind("@")
+        if end != -1 and ":" in rest[:end]:
+            user = rest[:end].split(":", 1)[0]
+            url = f"{scheme}://{user}:***{rest[end:]}"
     try:
         parts = urlsplit(url)
-        password = parts.password
     except ValueError:
         return "<unparseable URL>"
     secret_query = any(
         key.lower() in _SECRET_PARAMS for key, _ in parse_qsl(parts.query, keep_blank_values=True)
     )
-    if password is None and not secret_query:
+    if not secret_query:
         return url
-    if password is not None:
-        # Rebuild the host part from the raw netloc, keeping IPv6 brackets and a port
-        # as written (parts.port would raise on a bad one).
-        host = parts.netloc.rpartition("@")[2]
-        parts = parts._replace(netloc=f"{parts.username or ''}:***@{host}")
-    if secret_query:
-        query = [
-            (key, "***" if key.lower() in _SECRET_PARAMS else value)
-            for key, value in parse_qsl(parts.query, keep_blank_values=True)
-        ]
-        parts = parts._replace(query=urlencode(query, safe="*"))
-    return urlunsplit(parts)
+    query = [
+        (key, "***" if key.lower() in _SECRET_PARAMS else value)
+        for key, value in parse_qsl(parts.query, keep_blank_values=True)
+    ]
+    return urlunsplit(parts._replace(query=urlencode(query, safe="*")))
