@@ -13,7 +13,7 @@ from pathlib import Path
 
 from pydantic import ValidationError
 
-from stageless.errors import NotFoundError, UserError
+from stageless.errors import NotFoundError, StagelessError, UserError
 from stageless.manifest import Manifest
 
 MODEL_FILE = "xgboost-model"
@@ -33,9 +33,12 @@ def _add(tar: tarfile.TarFile, name: str, payload: bytes, mtime: float) -> None:
 
 def write_model_archive(directory: Path, model: bytes, manifest: Manifest) -> Path:
     """Write DIRECTORY/model.tar.gz so that it either appears complete or not at all."""
-    directory.mkdir(parents=True, exist_ok=True)
     final = directory / ARCHIVE_NAME
-    fd, tmp_name = tempfile.mkstemp(prefix=".model.tar.gz.", suffix=".partial", dir=directory)
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+        fd, tmp_name = tempfile.mkstemp(prefix=".model.tar.gz.", suffix=".partial", dir=directory)
+    except OSError as exc:
+        raise _write_error(final, exc) from None
     try:
         with os.fdopen(fd, "wb") as raw:
             with tarfile.open(fileobj=raw, mode="w:gz") as tar:
@@ -46,11 +49,20 @@ def write_model_archive(directory: Path, model: bytes, manifest: Manifest) -> Pa
             os.fsync(raw.fileno())
         os.chmod(tmp_name, 0o644)
         os.replace(tmp_name, final)
-    except BaseException:
+    except BaseException as exc:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp_name)
+        if isinstance(exc, OSError):
+            raise _write_error(final, exc) from None
         raise
     return final
+
+
+def _write_error(path: Path, exc: OSError) -> StagelessError:
+    """A failed write as one line: the user's to fix when it is a permission problem."""
+    reason = exc.strerror or str(exc) or type(exc).__name__
+    kind = UserError if isinstance(exc, PermissionError | NotADirectoryError) else StagelessError
+    return kind(f"cannot write {path}: {reason}")
 
 
 def write_model_directory(directory: Path, model: bytes, manifest: Manifest) -> None:

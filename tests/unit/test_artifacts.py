@@ -23,7 +23,7 @@ from stageless.artifacts import (
     write_model_archive,
     write_model_directory,
 )
-from stageless.errors import UserError
+from stageless.errors import StagelessError, UserError
 from stageless.manifest import DataProvenance, Manifest, software_versions, utc_now
 
 FEATURES = ["a", "b", "c"]
@@ -168,7 +168,7 @@ def test_a_failed_write_leaves_nothing(
         raise OSError("disk full")
 
     monkeypatch.setattr(artifacts.os, "replace", broken_replace)
-    with pytest.raises(OSError, match="disk full"):
+    with pytest.raises(StagelessError, match=r"cannot write .*disk full"):
         write_model_archive(tmp_path, model_bytes, make_manifest())
     assert list(tmp_path.iterdir()) == []
 
@@ -183,7 +183,7 @@ def test_a_failed_write_keeps_the_previous_archive(
         raise OSError("I/O error")
 
     monkeypatch.setattr(artifacts.os, "fsync", broken_fsync)
-    with pytest.raises(OSError, match="I/O error"):
+    with pytest.raises(StagelessError, match=r"cannot write .*I/O error"):
         write_model_archive(tmp_path, b"new", make_manifest(workers=5))
     assert sorted(p.name for p in tmp_path.iterdir()) == [ARCHIVE_NAME]
     assert (tmp_path / ARCHIVE_NAME).read_bytes() == before
@@ -325,3 +325,14 @@ def test_a_truncated_archive_is_refused(tmp_path: Path) -> None:
     path.write_bytes(data[: len(data) // 2])
     with pytest.raises(UserError):
         read_model_archive(path)
+
+
+def test_an_unwritable_output_is_one_clear_error(tmp_path: Path) -> None:
+    from stageless.artifacts import write_model_archive
+    from stageless.errors import StagelessError
+
+    blocker = tmp_path / "file"
+    blocker.write_text("not a directory")
+    with pytest.raises(StagelessError, match="cannot write") as raised:
+        write_model_archive(blocker / "out", b"{}", make_manifest())
+    assert "\n" not in str(raised.value)
