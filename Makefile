@@ -3,7 +3,8 @@
 PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV   := .venv
 BIN    := $(VENV)/bin
-STAMP  := $(VENV)/.installed-stamp
+CORE   := $(VENV)/.core-stamp
+STAMP  := $(VENV)/.dev-stamp
 DEMO   := demo
 WORKERS ?= 2
 
@@ -11,12 +12,17 @@ WORKERS ?= 2
 
 setup: $(STAMP)
 
-$(STAMP): pyproject.toml
+# The demo needs only the core package (DuckDB is included); tests need every extra.
+$(CORE): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e .
+	touch $(CORE)
+
+$(STAMP): $(CORE)
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[dev]'
 	touch $(STAMP)
 
-demo: $(STAMP)
+demo: $(CORE)
 	$(BIN)/stageless ingest dataset:california-housing --to duckdb:$(DEMO)/stageless.duckdb \
 		--table california_housing
 	$(BIN)/stageless train --source duckdb:$(DEMO)/stageless.duckdb --table california_housing \
