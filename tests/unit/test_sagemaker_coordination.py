@@ -143,3 +143,14 @@ def test_tracker_gives_up_at_the_deadline() -> None:
         port = blocker.getsockname()[1]
         with pytest.raises(TransientError, match=f"cannot start XGBoost's tracker on port {port}"):
             start_tracker("127.0.0.1", port, 1, timeout=5, deadline=time.monotonic() + 1)
+
+
+def test_job_board_refuses_a_negative_content_length(board: JobBoard) -> None:
+    import http.client
+
+    conn = http.client.HTTPConnection("127.0.0.1", board.server.server_address[1], timeout=5)
+    conn.putrequest("POST", "/failure?host=algo-2")
+    conn.putheader("Content-Length", "-1")
+    conn.endheaders()
+    assert conn.getresponse().status == 400
+    conn.close()

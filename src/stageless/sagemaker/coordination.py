@@ -211,6 +211,7 @@ class JobBoard:
 class _BoardHandler(BaseHTTPRequestHandler):
     board: JobBoard
     protocol_version = "HTTP/1.0"
+    timeout = 10  # seconds: a client that stalls mid-request frees its thread
 
     def log_message(self, format: str, *args: Any) -> None:
         pass  # the board is quiet; the hosts report what matters
@@ -247,7 +248,13 @@ class _BoardHandler(BaseHTTPRequestHandler):
     def do_POST(self) -> None:
         board, host = self.board, self._host()
         route = urlsplit(self.path).path
-        length = int(self.headers.get("Content-Length") or 0)
+        try:
+            length = int(self.headers.get("Content-Length") or 0)
+        except ValueError:
+            length = -1
+        if length < 0:
+            self._reply(400, {"error": "bad Content-Length"})
+            return
         if length > MAX_BODY:
             self._reply(413, {"error": "too large"})
             return
