@@ -8,7 +8,7 @@ what people expect from warehouses that fold unquoted names (DuckDB, PostgreSQL,
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from stageless.errors import NotFoundError, UserError
 
@@ -19,6 +19,10 @@ class TableName:
 
     name: str
     schema: str | None = None
+    #: whether the user double-quoted that part: warehouses that fold unquoted names
+    #: (Snowflake to upper case) must keep a quoted one exactly as written
+    name_quoted: bool = field(default=False, compare=False)
+    schema_quoted: bool = field(default=False, compare=False)
 
     def __str__(self) -> str:
         return f"{self.schema}.{self.name}" if self.schema else self.name
@@ -47,11 +51,14 @@ def parse_table_name(text: str) -> TableName:
     if quoted:
         raise UserError(f"table name {text!r} has an unbalanced double quote")
     names = [_strip_unquoted(part) for part in parts]
+    quoted = [any(was_quoted for _, was_quoted in part) for part in parts]
     if any(not name for name in names) or len(names) > 2:
         raise UserError(f"table name {text!r} is not of the form [SCHEMA.]TABLE")
     if len(names) == 2:
-        return TableName(name=names[1], schema=names[0])
-    return TableName(name=names[0])
+        return TableName(
+            name=names[1], schema=names[0], name_quoted=quoted[1], schema_quoted=quoted[0]
+        )
+    return TableName(name=names[0], name_quoted=quoted[0])
 
 
 def _strip_unquoted(part: list[tuple[str, bool]]) -> str:

@@ -114,3 +114,20 @@ def test_unique_keeps_first_seen_order() -> None:
 
 def test_quotes_keep_surrounding_spaces() -> None:
     assert parse_table_name('" padded "') == TableName(" padded ")
+
+
+@pytest.mark.parametrize(
+    ("text", "name_quoted", "schema_quoted"),
+    [
+        ("t", False, False),
+        ('"t"', True, False),
+        ('s."Loan Book"', True, False),
+        ('"S".t', False, True),
+        ('"My Schema"."Loan Book"', True, True),
+    ],
+)
+def test_parse_table_name_records_which_parts_were_quoted(
+    text: str, name_quoted: bool, schema_quoted: bool
+) -> None:
+    parsed = parse_table_name(text)
+    assert (parsed.name_quoted, parsed.schema_quoted) == (name_quoted, schema_quoted)

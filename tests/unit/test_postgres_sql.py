@@ -227,3 +227,19 @@ def test_bind_parameters_are_built_without_pandas() -> None:
     assert parameter(-(2**40)).to_pylist() == [-(2**40)]
     with pytest.raises(TypeError):
         parameter(1.5)
+
+
+@pytest.mark.parametrize(
+    ("name", "quoted", "expected"),
+    [
+        ("Housing", False, "housing"),
+        ("Housing", True, "Housing"),
+        ("Loan Book", False, "Loan Book"),
+        ("sales_2024", False, "sales_2024"),
+        ("Ünïcode", False, "Ünïcode"),
+    ],
+)
+def test_new_table_names_fold_like_postgresql(name: str, quoted: bool, expected: str) -> None:
+    from stageless.warehouses.postgres import _fold
+
+    assert _fold(name, quoted) == expected

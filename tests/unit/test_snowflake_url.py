@@ -103,3 +103,12 @@ def test_credentials_in_the_url_are_refused_without_echoing_them(url: str) -> No
     with pytest.raises(UserError, match="must not carry credentials") as info:
         parse_snowflake_url(url)
     assert "hunter2" not in str(info.value)
+
+
+def test_a_quoted_table_name_keeps_its_case_and_an_unquoted_one_folds() -> None:
+    from stageless.identifiers import parse_table_name
+    from stageless.warehouses.snowflake import _fold
+
+    quoted, plain = parse_table_name('"sales"'), parse_table_name("sales")
+    assert _fold(quoted.name, quoted.name_quoted) == "sales"
+    assert _fold(plain.name, plain.name_quoted) == "SALES"

@@ -190,6 +190,18 @@ def _quote(name: str) -> str:
     return quote(name, DIALECT)
 
 
+_PLAIN_IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_$]*")
+
+
+def _fold(name: str, quoted: bool) -> str:
+    """A name for a new table or schema as PostgreSQL would read it: a plain unquoted name
+    folds to lower case (``Housing`` creates ``housing``, which ``SELECT ... FROM Housing``
+    then finds); a quoted one, or one that needs quotes anyway (``Loan Book``), stays."""
+    if quoted or not _PLAIN_IDENTIFIER.fullmatch(name):
+        return name
+    return name.lower()
+
+
 def _check_identifier(name: str, what: str) -> None:
     if not name:
         raise UserError(f"{what} name is empty")
@@ -524,7 +536,9 @@ class PostgresWarehouse(Warehouse):
         """
         if self.read_only:
             raise RuntimeError("load_arrow needs a writable connection")
-        schema, schema_exists = self._target_schema(table.schema)
+        schema, schema_exists = self._target_schema(
+            _fold(table.schema, table.schema_quoted) if table.schema else None
+        )
         existing: tuple[str, str] | None = None
         if schema_exists:
             kinds = self._relations_in(schema)
@@ -535,7 +549,7 @@ class PostgresWarehouse(Warehouse):
             raise UserError(f"{schema}.{existing[0]} is a view or foreign table, not a table")
         if existing and mode == "create":
             raise UserError(f"table {table} already exists; use --mode replace or --mode append")
-        target_name = existing[0] if existing else table.name
+        target_name = existing[0] if existing else _fold(table.name, table.name_quoted)
         _check_identifier(target_name, "table")
 
         columns: list[tuple[str, str]] = []

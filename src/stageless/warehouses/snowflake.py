@@ -169,6 +169,11 @@ def _conform(table: pa.Table, schema: pa.Schema) -> pa.Table:
     return pa.Table.from_arrays(columns, schema=schema)
 
 
+def _fold(name: str, quoted: bool) -> str:
+    """A table-name part as Snowflake understands it: quoted as written, else folded."""
+    return name if quoted else fold_identifier(name)
+
+
 class SnowflakeWarehouse(Warehouse):
     dialect = DIALECT
     # Snowflake has no 32-bit float; FLOAT is 64-bit, and the worker turns each batch
@@ -354,7 +359,7 @@ class SnowflakeWarehouse(Warehouse):
         if schemas is None:
             raise self._missing_database()
         schema = (
-            self._match_schema(fold_identifier(name.schema), schemas)
+            self._match_schema(_fold(name.schema, name.schema_quoted), schemas)
             if name.schema is not None
             else self.target.schema
         )
@@ -364,7 +369,7 @@ class SnowflakeWarehouse(Warehouse):
             raise NotFoundError(f"table {name.name!r} not found in {where} (it has no tables)")
         try:
             # Folded first: an unquoted name means its upper-case form, as in Snowflake SQL.
-            table = match_name(fold_identifier(name.name), tables, "table")
+            table = match_name(_fold(name.name, name.name_quoted), tables, "table")
         except NotFoundError as exc:
             raise NotFoundError(f"{exc} (in {where})") from None
         return table_expression(database, schema, table)
@@ -459,7 +464,9 @@ class SnowflakeWarehouse(Warehouse):
                 )
                 created.append(f"DATABASE {qualified(database)}")
                 schemas = self._schemas(database) or []
-            wanted = fold_identifier(table.schema) if table.schema else self.target.schema
+            wanted = (
+                _fold(table.schema, table.schema_quoted) if table.schema else self.target.schema
+            )
             if any(s.casefold() == wanted.casefold() for s in schemas):
                 schema = self._match_schema(wanted, schemas)
             else:
@@ -470,7 +477,7 @@ class SnowflakeWarehouse(Warehouse):
                 )
                 created.append(f"SCHEMA {qualified(database, schema)}")
             existing = self._tables(database, schema)
-            wanted = fold_identifier(table.name)
+            wanted = _fold(table.name, table.name_quoted)
             exists = any(t.casefold() == wanted.casefold() for t in existing)
             name = match_name(wanted, existing, "table") if exists else wanted
             if exists and mode == "create":

@@ -138,8 +138,10 @@ def test_odd_identifiers_round_trip(pg_server: PostgresServer, tmp_path: Path) -
         ),
         parquet,
     )
+    # As in PostgreSQL's own SQL: the unquoted schema folds to lower case, the quoted
+    # table name keeps its case and blank.
     stageless.ingest(str(parquet), to=pg_server.url(), table='Finance."Loan Book"')
-    ((count,),) = pg_server.sql('SELECT count(*) FROM "Finance"."Loan Book"')
+    ((count,),) = pg_server.sql('SELECT count(*) FROM Finance."Loan Book"')
     assert count == n
     m = train(
         pg_server.url(),
@@ -152,7 +154,7 @@ def test_odd_identifiers_round_trip(pg_server: PostgresServer, tmp_path: Path) -
     )
     assert m.features == ["Loan Amount", "select"]
     assert m.target == "from"
-    assert m.data.query == 'SELECT * FROM "Finance"."Loan Book"'
+    assert m.data.query == 'SELECT * FROM "finance"."Loan Book"'
     assert m.data.rows_total == n and m.data.shard_strategy == "ctid-range"
 
 
