@@ -62,6 +62,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from stageless.training.hyperparams import DEFAULTS
+
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import harness  # after the line above, so that any working directory works
 
@@ -89,17 +91,12 @@ DATA_SEED = 20_240_611
 NOISE = 0.02  # gaussian noise, as a fraction of each column's standard deviation
 SPLIT_SEED = 42  # the seed's train_test_split random_state
 
-#: stageless's defaults, which are the seed's (see stageless.training.hyperparams.DEFAULTS).
+#: stageless's defaults, which are the seed's (a light import: no numpy, no XGBoost).
 PARAMS: dict[str, Any] = {
-    "max_depth": 5,
-    "eta": 0.2,
-    "gamma": 4.0,
-    "min_child_weight": 6.0,
-    "subsample": 0.7,
-    "objective": "reg:squarederror",
+    **{k: v for k, v in DEFAULTS.items() if k != "num_round"},
     "tree_method": "hist",
 }
-NUM_ROUND = 50
+NUM_ROUND: int = DEFAULTS["num_round"]
 VALIDATION_FRACTION = 0.25
 
 PATHS = ("limit", "seed", "stageless-1", "stageless-2")

@@ -155,7 +155,9 @@ def open_model(ref: str) -> tuple[bytes, Manifest]:
     (a key ending in .tar.gz, or a prefix holding model.tar.gz). Serving and batch
     scoring load models only through here.
     """
-    if ref[:5].lower() == "s3://":
+    from stageless.storage import is_s3_url
+
+    if is_s3_url(ref):
         from stageless.storage import read_model
 
         return read_model(ref)

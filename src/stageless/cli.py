@@ -211,7 +211,9 @@ cli.add_command(sagemaker_group)
 
 
 def _archive_location(output: str) -> str:
-    if output.lower().startswith("s3://"):
+    from stageless.storage import is_s3_url
+
+    if is_s3_url(output):
         return output.rstrip("/") + "/model.tar.gz"
     return str(Path(output) / "model.tar.gz")
 

@@ -29,6 +29,7 @@ from typing import IO, TYPE_CHECKING
 from stageless.errors import UserError, WorkerFailed
 from stageless.sagemaker.container import LEADER_ADDRESS_ENV, NTHREAD_ENV
 from stageless.sagemaker.contract import ContainerPaths, env_name
+from stageless.storage import is_s3_url
 from stageless.warehouses.registry import redact_url
 
 if TYPE_CHECKING:
@@ -121,7 +122,7 @@ def run_local_job(
             "--source carries a credential, which would be written to hyperparameters.json; "
             "give the credentials with --secret instead"
         )
-    if not output.lower().startswith("s3://"):
+    if not is_s3_url(output):
         out = Path(output)
         if out.exists() and not out.is_dir():
             raise UserError(f"--output {output} exists and is not a directory")

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 from stageless.errors import UserError
 from stageless.limits import DEFAULT_BATCH_ROWS, MAX_WORKERS
+from stageless.storage import is_s3_url
 from stageless.training.events import EventSink, Reporter
 from stageless.training.hyperparams import parse_hyperparameters
 from stageless.training.launcher import LocalWorkers
@@ -32,7 +33,7 @@ def _check_options(
         raise UserError(
             f"--validation-fraction must be at least 0 and below 1, not {validation_fraction}"
         )
-    if output[:5].lower() == "s3://":
+    if is_s3_url(output):
         from stageless.storage import check_output
 
         check_output(output)  # malformed URL or missing bucket: fail before reading
@@ -95,9 +96,6 @@ def train(
             batch_rows=batch_rows,
             secret=secret,
         )
-        if output[:5].lower() == "s3://":
-            # The plan records local outputs as absolute paths; a URL stays as given.
-            plan = plan.model_copy(update={"output": output})
         sink.emit(
             "info",
             message=f"training on {plan.rows_expected:,} rows of {len(plan.features)} features "

@@ -15,6 +15,7 @@ import pyarrow as pa
 from stageless.errors import UserError
 from stageless.identifiers import parse_table_name
 from stageless.manifest import Manifest
+from stageless.storage import is_s3_url
 from stageless.training.events import EventSink
 from stageless.training.plan import (
     TrainPlan,
@@ -97,7 +98,7 @@ def plan_training(
             )
             for s in shards
         ],
-        output=str(Path(output).absolute()),
+        output=output if is_s3_url(output) else str(Path(output).absolute()),
         batch_rows=batch_rows,
     )
 

@@ -36,7 +36,6 @@ class ShardData:
     validation: list[Batch] = field(default_factory=list)
     rows_read: int = 0
     rows_dropped_null_target: int = 0
-    rows_train: int = 0
     rows_validation: int = 0
 
     def add(self, batch: pa.RecordBatch) -> None:
@@ -52,12 +51,16 @@ class ShardData:
             (has_label & is_validation, self.validation),
         ):
             count = int(rows.sum())
+            if into is self.validation:
+                self.rows_validation += count
             if count == batch.num_rows:
                 into.append((features, label))
             elif count:
                 into.append((features[rows], label[rows]))
-        self.rows_validation += int((has_label & is_validation).sum())
-        self.rows_train = self.rows_read - self.rows_dropped_null_target - self.rows_validation
+
+    @property
+    def rows_train(self) -> int:
+        return self.rows_read - self.rows_dropped_null_target - self.rows_validation
 
     @classmethod
     def read(
