@@ -105,6 +105,53 @@ def test_heartbeat_notices_a_leader_that_is_gone() -> None:
     assert len(seen) == 1 and "lost contact with the first host algo-1" in str(seen[0])
 
 
+def _wait_until(condition, timeout: float = 5.0) -> None:  # type: ignore[no-untyped-def]
+    deadline = time.monotonic() + timeout
+    while not condition() and time.monotonic() < deadline:
+        time.sleep(0.02)
+
+
+def test_a_follower_whose_connection_closes_is_gone_at_once(board: JobBoard) -> None:
+    # lost_after is an hour: only the closed /attach connection can tell.
+    dying = Heartbeat(client(board, "algo-2"), lost_after=3600, on_failure=print).start()
+    finishing = Heartbeat(client(board, "algo-3"), lost_after=3600, on_failure=print).start()
+    assert dying.connection is not None and finishing.connection is not None
+    client(board, "algo-3").report_finished()
+    finishing.stop()  # finished first, then closed: not a death
+    time.sleep(0.3)
+    assert board.problem(connect_timeout=3600, lost_after=3600) is None
+    # What the kernel does when the process dies (a bare close() from this thread would
+    # not send the FIN while the heartbeat's thread still blocks in recv on it).
+    dying.connection.shutdown(socket.SHUT_RDWR)
+    _wait_until(lambda: board.problem(3600, 3600) is not None)
+    gone = board.problem(connect_timeout=3600, lost_after=3600)
+    assert gone is not None and gone.host == "algo-2"
+    assert "disconnected from the first host" in gone.message
+
+
+def test_heartbeat_notices_at_once_a_leader_whose_process_ended() -> None:
+    listener = socket.create_server(("127.0.0.1", 0))
+    port = listener.getsockname()[1]
+
+    def leader_that_dies() -> None:
+        conn, _ = listener.accept()
+        conn.recv(1024)
+        conn.sendall(b"HTTP/1.0 200 OK\r\n\r\n")
+        time.sleep(0.3)
+        listener.close()  # the board is gone too: /status is refused
+        conn.close()
+
+    threading.Thread(target=leader_that_dies, daemon=True).start()
+    seen: list[StagelessError] = []
+    started = time.monotonic()
+    Heartbeat(BoardClient("algo-1", "127.0.0.1", port, "algo-2"), 3600, seen.append).start()
+    _wait_until(lambda: bool(seen))
+    assert time.monotonic() - started < 3
+    assert [str(e) for e in seen] == [
+        "lost contact with the first host algo-1 (its connection closed)"
+    ]
+
+
 def test_unreachable_leader_fails_after_the_connect_timeout() -> None:
     started = time.monotonic()
     with pytest.raises(TransientError, match="cannot reach the first host algo-1"):

@@ -10,7 +10,10 @@ The board is also how failure travels. A follower that fails tells the board; th
 leader, on any failure, marks the job failed and every follower sees that on its next
 poll (once a second) and stops. Followers poll even while XGBoost blocks in C code, and
 the leader notices a follower that falls silent (``lost_after``) or never shows up
-(``connect_timeout``), so a dead host never leaves the others waiting. Everything on
+(``connect_timeout``), so a dead host never leaves the others waiting. Each follower
+also holds one idle connection to the board (``/attach``): a host whose process dies
+closes it at once, so either side notices a dead peer within a poll instead of after
+``lost_after`` or XGBoost's own retries. Everything on
 the board is plain JSON, validated on receipt; nothing is unpickled.
 """
 
@@ -45,6 +48,15 @@ class PeerFailed(StagelessError):
         self.host = host
         self.reason = reason
         self.exit_code = exit_code
+
+
+def _peer_failed(failure: dict[str, Any]) -> PeerFailed:
+    """The PeerFailed a board's failure JSON describes."""
+    return PeerFailed(
+        str(failure.get("host", "?")),
+        str(failure.get("message", "unknown error")),
+        int(failure.get("exit_code", 1)),
+    )
 
 
 def _retry_until(
@@ -117,6 +129,8 @@ class JobBoard:
     ``GET /status?host=H``: ``{"failure": null | {...}}``; also a follower's heartbeat.
     ``POST /failure?host=H`` ``{"message": ..., "exit_code": ...}``: a follower failed.
     ``POST /finished?host=H``: a follower is done and will go quiet.
+    ``GET /attach?host=H``: held open by the follower; closing it before ``/finished``
+    means the follower is gone.
     """
 
     def __init__(self, followers: tuple[str, ...], bind: str, port: int, deadline: float) -> None:
@@ -127,6 +141,7 @@ class JobBoard:
         self.last_seen: dict[str, float] = {}
         self.finished: set[str] = set()
         self.told: set[str] = set()  # followers that have seen the failure
+        self.detached: set[str] = set()  # followers whose /attach connection closed
         self.started = time.monotonic()
         handler = type("Handler", (_BoardHandler,), {"board": self})
         try:
@@ -162,16 +177,34 @@ class JobBoard:
     def touch(self, host: str) -> None:
         with self.lock:
             self.last_seen[host] = time.monotonic()
-            if self.failure is not None:
+
+    def has_told(self, host: str, failure: Failure) -> None:
+        """HOST has been sent FAILURE (called once the answer is written: the leader may
+        exit as soon as every follower is told)."""
+        with self.lock:
+            if failure is self.failure:
                 self.told.add(host)
 
+    def detach(self, host: str) -> None:
+        with self.lock:
+            if host in self.followers and host not in self.finished:
+                self.detached.add(host)
+
     def problem(self, connect_timeout: float, lost_after: float) -> Failure | None:
-        """A follower's failure, or a follower that never came or fell silent."""
+        """A follower's failure, or a follower that never came, disconnected or fell
+        silent."""
         now = time.monotonic()
         with self.lock:
             if self.failure is not None:
                 return self.failure
             for host in self.followers:
+                if host in self.detached:
+                    return Failure(
+                        host,
+                        "it disconnected from the first host (its process ended, or the "
+                        "network between the hosts failed)",
+                        1,
+                    )
                 seen = self.last_seen.get(host)
                 if seen is None and now - self.started > connect_timeout:
                     return Failure(
@@ -235,6 +268,9 @@ class _BoardHandler(BaseHTTPRequestHandler):
             failure, offer = board.failure, board.offer
         if route == "/status":
             self._reply(200, {"failure": failure.as_json() if failure else None})
+        elif route == "/attach":
+            self._hold(host)
+            return
         elif route == "/plan":
             if failure is not None:
                 self._reply(409, {"failure": failure.as_json()})
@@ -244,6 +280,21 @@ class _BoardHandler(BaseHTTPRequestHandler):
                 self._reply(202, {"state": "planning"})
         else:
             self._reply(404, {"error": "not found"})
+            return
+        if failure is not None:
+            board.has_told(host, failure)
+
+    def _hold(self, host: str) -> None:
+        """Keep a follower's /attach connection until it closes; then it is gone unless
+        it said it finished."""
+        self.send_response(200)
+        self.end_headers()
+        self.wfile.flush()
+        self.connection.settimeout(None)
+        with contextlib.suppress(OSError):
+            while self.connection.recv(64):
+                pass
+        self.board.detach(host)
 
     def do_POST(self) -> None:
         board, host = self.board, self._host()
@@ -290,6 +341,7 @@ class BoardClient:
 
     def __init__(self, leader: str, address: str, port: int, host: str) -> None:
         self.leader = leader
+        self.address, self.port = address, port
         self.base = f"http://{address}:{port}"
         self.host = host
         self.reached = False  # has the board ever answered?
@@ -336,13 +388,26 @@ class BoardClient:
                 if status == 200:
                     return body
                 if status == 409:
-                    failure = body.get("failure") or {}
-                    raise PeerFailed(
-                        str(failure.get("host", self.leader)),
-                        str(failure.get("message", "unknown error")),
-                        int(failure.get("exit_code", 1)),
-                    )
+                    raise _peer_failed(body.get("failure") or {"host": self.leader})
             time.sleep(POLL_SECONDS)
+
+    def attach(self, timeout: float) -> socket.socket | None:
+        """The connection that tells the leader this process is alive (see JobBoard), or
+        None if it could not be opened (then only polling watches this host)."""
+        try:
+            conn = socket.create_connection((self.address, self.port), timeout=timeout)
+        except OSError:
+            return None
+        try:
+            request = f"GET /attach?host={quote(self.host)} HTTP/1.0\r\n\r\n"
+            conn.sendall(request.encode())
+            if not conn.recv(64).startswith(b"HTTP/1.0 200"):
+                raise OSError("refused")
+            conn.settimeout(None)
+        except OSError:
+            conn.close()
+            return None
+        return conn
 
     def status(self, timeout: float) -> dict[str, Any] | None:
         """The job's state, or None if the board did not answer."""
@@ -378,8 +443,9 @@ class BoardClient:
 
 
 class Heartbeat:
-    """A follower's thread: polls the board; calls ON_FAILURE (which ends the process)
-    when the job failed elsewhere or the leader fell silent."""
+    """A follower's threads: one polls the board, one holds the /attach connection; they
+    call ON_FAILURE (which ends the process) when the job failed elsewhere or the leader
+    fell silent or went away."""
 
     def __init__(
         self,
@@ -392,13 +458,42 @@ class Heartbeat:
         self.on_failure = on_failure
         self.stopped = threading.Event()
         self.thread = threading.Thread(target=self._run, daemon=True)
+        self.connection: socket.socket | None = None
 
     def start(self) -> Heartbeat:
+        self.connection = self.client.attach(timeout=min(5.0, self.lost_after))
+        if self.connection is not None:
+            threading.Thread(target=self._watch_connection, daemon=True).start()
         self.thread.start()
         return self
 
     def stop(self) -> None:
+        """Call after ``report_finished``: closing /attach before it reads as a death."""
         self.stopped.set()
+        if self.connection is not None:
+            with contextlib.suppress(OSError):
+                self.connection.shutdown(socket.SHUT_RDWR)
+            self.connection.close()
+
+    def _watch_connection(self) -> None:
+        assert self.connection is not None
+        with contextlib.suppress(OSError):
+            while self.connection.recv(64):
+                pass
+        if self.stopped.is_set():
+            return
+        # The leader closed it: it failed (its board still says why) or its process ended.
+        state = self.client.status(timeout=2.0)
+        if self.stopped.is_set():
+            return
+        if state is None:
+            self.on_failure(
+                TransientError(
+                    f"lost contact with the first host {self.client.leader} (its connection closed)"
+                )
+            )
+        elif state.get("failure"):
+            self.on_failure(_peer_failed(state["failure"]))
 
     def _run(self) -> None:
         last_answer = time.monotonic()
@@ -419,11 +514,5 @@ class Heartbeat:
             last_answer = time.monotonic()
             failure = state.get("failure")
             if failure:
-                self.on_failure(
-                    PeerFailed(
-                        str(failure.get("host", "?")),
-                        str(failure.get("message", "unknown error")),
-                        int(failure.get("exit_code", 1)),
-                    )
-                )
+                self.on_failure(_peer_failed(failure))
                 return
