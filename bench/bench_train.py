@@ -1,7 +1,7 @@
 """How fast and how lean is ``stageless train``, against XGBoost alone and against the seed?
 
 One command, ``.venv/bin/python bench/bench_train.py [--rows N] [--repeats K] [--workdir DIR]``,
-builds a table and times four ways of training the same model on it, each in a child
+builds a table and times five ways of training the same model on it, each in a child
 process of its own, so that wall time, peak memory and disk writes are per process:
 
 ``limit``
@@ -19,8 +19,12 @@ process of its own, so that wall time, peak memory and disk writes are per proce
 ``stageless-1`` / ``stageless-2``
     ``stageless train --source duckdb:FILE --table housing ... --workers 1|2 --quiet``, the
     whole process from interpreter start, with TMPDIR set to a fresh empty directory.
+``stageless-1-sketch-all``
+    ``--workers 1`` with ``--hp sketch_rows=0``: bin boundaries sketched from every
+    training row, as XGBoost (and so ``limit``) does, instead of stageless's default
+    200,000-row sample: the like-for-like comparison with ``limit``.
 
-All four use the same hyperparameters (stageless's defaults, the seed's). Within each
+All five use the same hyperparameters (stageless's defaults, the seed's). Within each
 repeat the paths run in turn (A B C D, A B C D, ...) so drift of the machine hits all of
 them alike; the report gives medians.
 
@@ -99,7 +103,7 @@ PARAMS: dict[str, Any] = {
 NUM_ROUND: int = DEFAULTS["num_round"]
 VALIDATION_FRACTION = 0.25
 
-PATHS = ("limit", "seed", "stageless-1", "stageless-2")
+PATHS = ("limit", "seed", "stageless-1", "stageless-2", "stageless-1-sketch-all")
 #: What the report's software line names.
 PACKAGES = ("stageless", "xgboost", "duckdb", "numpy", "pandas", "scikit-learn", "pyarrow")
 RMSE_LINE = re.compile(r"validation rmse=([0-9.]+)")
@@ -316,7 +320,6 @@ def command_for(path: str, data: Path, out: Path) -> list[str]:
     if path in ("limit", "seed"):
         here = str(Path(__file__).resolve())
         return [sys.executable, here, "--child", path, "--data", str(data), "--out", str(out)]
-    workers = path.rsplit("-", 1)[1]
     return [
         *harness.stageless_command(),
         "train",
@@ -326,8 +329,7 @@ def command_for(path: str, data: Path, out: Path) -> list[str]:
         TABLE,
         "--target",
         TARGET,
-        "--workers",
-        workers,
+        *harness.STAGELESS_PATHS[path],
         "--output",
         str(out),
         "--quiet",
@@ -379,7 +381,7 @@ def report(
     lines = [
         *harness.report_header("stageless train benchmark", PACKAGES, source),
         f"- data: {rows:,} rows x {len(FEATURES)} features, DuckDB table `{TABLE}` in "
-        f"`{data / DB_FILE}`; {repeats} repeat(s) of limit, seed, stageless-1, stageless-2 "
+        f"`{data / DB_FILE}`; {repeats} repeat(s) of {', '.join(PATHS)} "
         f"in turn; whole benchmark {elapsed:.0f}s",
     ]
     lines += harness.disturbance_warning(
@@ -428,19 +430,21 @@ def report(
         "## Ratios promised (this run's medians)",
         "",
     ]
+    against_limit = [
+        (
+            f"{path} time / limit {what}{note}",
+            wall[path] / reference,
+            "<= 1.25",
+            lambda r: r <= 1.25,
+        )
+        for path, note in (("stageless-1", ""), ("stageless-1-sketch-all", " (like for like)"))
+        for what, reference in (
+            ("internal training time", limit_internal),
+            ("whole-process time (incl. interpreter start, imports)", wall["limit"]),
+        )
+    ]
     ratios = [
-        (
-            "stageless-1 time / limit internal training time",
-            wall["stageless-1"] / limit_internal,
-            "<= 1.25",
-            lambda r: r <= 1.25,
-        ),
-        (
-            "stageless-1 time / limit whole-process time (incl. interpreter start, imports)",
-            wall["stageless-1"] / wall["limit"],
-            "<= 1.25",
-            lambda r: r <= 1.25,
-        ),
+        *against_limit[:2],
         (
             "stageless-1 time / seed time",
             wall["stageless-1"] / wall["seed"],
@@ -459,6 +463,7 @@ def report(
             "<= 1.25",
             lambda r: r <= 1.25,
         ),
+        *against_limit[2:],
     ]
     lines += harness.table(
         ["ratio", "value", "goal", "verdict"],

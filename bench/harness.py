@@ -107,6 +107,15 @@ def stageless_command() -> list[str]:
     return [str(script)] if script.exists() else [sys.executable, "-m", "stageless"]
 
 
+#: The ``stageless train`` options of each stageless path the benchmarks time.
+STAGELESS_PATHS: dict[str, list[str]] = {
+    "stageless-1": ["--workers", "1"],
+    "stageless-2": ["--workers", "2"],
+    # XGBoost's own sketch of every training row, instead of stageless's 200,000-row sample
+    "stageless-1-sketch-all": ["--workers", "1", "--hp", "sketch_rows=0"],
+}
+
+
 def last_json_line(text: str) -> Any:
     """The JSON document on the last line of a child's stdout."""
     return json.loads(text.strip().splitlines()[-1])

@@ -311,3 +311,49 @@ def test_hyperparameters_reach_xgboost(tmp_path: Path, housing_db: str) -> None:
     assert depth == 2
     assert set(m.metrics["validation"]) == {"mae"}
     assert io.BytesIO(raw).getvalue()[:1] == b"{"  # JSON model format
+
+
+def _thresholds_per_feature(booster: xgb.Booster) -> dict[str, set[float]]:
+    found: dict[str, set[float]] = {}
+    for tree in booster.get_dump(dump_format="json"):
+        stack = [json.loads(tree)]
+        while stack:
+            node = stack.pop()
+            if "split" in node:
+                found.setdefault(node["split"], set()).add(node["split_condition"])
+                stack.extend(node["children"])
+    return found
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_bin_boundaries_come_from_a_sample_of_sketch_rows(
+    tmp_path: Path, housing_db: str, workers: int
+) -> None:
+    def run(sketch_rows: int) -> tuple[Manifest, dict[str, set[float]]]:
+        out = tmp_path / f"s{sketch_rows}"
+        m = train(
+            housing_db,
+            out,
+            table="california_housing",
+            workers=workers,
+            hyperparameters={"sketch_rows": str(sketch_rows)},
+        )
+        booster = xgb.Booster()
+        booster.load_model(bytearray(read_model_archive(out / "model.tar.gz")[0]))
+        return m, _thresholds_per_feature(booster)
+
+    every_row, every_row_cuts = run(0)
+    sampled, sampled_cuts = run(40)
+    assert every_row.hyperparameters["sketch_rows"] == 0
+    assert sampled.hyperparameters["sketch_rows"] == 40
+    # 40 sampled rows can give a feature at most 40 distinct split values; every row gives
+    # the model many more to choose from.
+    assert max(len(v) for v in sampled_cuts.values()) <= 40
+    assert max(len(v) for v in every_row_cuts.values()) > 40
+    # The split and the rows are the same either way.
+    assert sampled.data == every_row.data
+
+
+def test_the_default_sketch_sample_is_recorded(runs: dict[int, Manifest]) -> None:
+    # 20,640 rows are fewer than the default 200,000: every row is sketched.
+    assert {m.hyperparameters["sketch_rows"] for m in runs.values()} == {200_000}

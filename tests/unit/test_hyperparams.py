@@ -232,6 +232,15 @@ def test_booster_params_drop_round_counts_and_set_threads_and_method() -> None:
     assert hp["early_stopping_rounds"] == 5
 
 
+def test_sketch_rows_is_stageless_own_setting() -> None:
+    hp = parse_hyperparameters({"sketch_rows": "5000"})
+    assert hp["sketch_rows"] == 5000
+    assert "sketch_rows" not in booster_params(hp, nthread=1)
+    assert parse_hyperparameters({"sketch_rows": "0"})["sketch_rows"] == 0
+    with pytest.raises(UserError, match="sketch_rows"):
+        parse_hyperparameters({"sketch_rows": "-1"})
+
+
 def test_booster_params_keep_an_explicit_tree_method() -> None:
     params = booster_params(parse_hyperparameters({"tree_method": "approx"}), nthread=1)
     assert params["tree_method"] == "approx"

@@ -11,11 +11,14 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import duckdb
+import pyarrow as pa
 import pytest
 
 from stageless.errors import NotFoundError, UserError
 from stageless.identifiers import parse_table_name
+from stageless.training.data import float32_columns
 from stageless.training.plan import LABEL_ALIAS, VALIDATION_ALIAS, worker_select
+from stageless.training.split import validation_rows
 from stageless.warehouses import Relation, open_warehouse
 from stageless.warehouses.base import Warehouse
 
@@ -54,6 +57,15 @@ def warehouse(db_url: str) -> Iterator[Warehouse]:
         yield wh
 
 
+def split_flags(table: pa.Table, n_features: int, fraction: float = FRACTION) -> list[bool]:
+    """The split a worker computes for the rows it read (features, then the label)."""
+    batch = table.combine_chunks().to_batches()[0] if table.num_rows else None
+    if batch is None:
+        return []
+    *features, label = float32_columns(batch, n_features + 1)
+    return validation_rows(features, label, fraction).tolist()
+
+
 def read_flags(
     wh: Warehouse, relation: Relation, n: int, features: tuple[str, ...] = ("id", "x")
 ) -> tuple[list[str], Counter, dict]:
@@ -64,13 +76,11 @@ def read_flags(
     reads: Counter[int] = Counter()
     flags: dict[int, bool] = {}
     for shard in shards:
-        sql = worker_select(
-            wh, relation, columns, list(features), "y", None, FRACTION, shard.predicate_sql
-        )
+        sql = worker_select(wh, relation, list(features), "y", None, FRACTION, shard.predicate_sql)
         table = wh.arrow_batches(sql).read_all()
-        assert table.column_names == [*features, LABEL_ALIAS, VALIDATION_ALIAS]
+        assert table.column_names == [*features, LABEL_ALIAS]
         for row_id, flag in zip(
-            table.column("id").to_pylist(), table.column(VALIDATION_ALIAS).to_pylist(), strict=True
+            table.column("id").to_pylist(), split_flags(table, len(features)), strict=True
         ):
             row_id = int(row_id)
             reads[row_id] += 1
@@ -150,9 +160,7 @@ def test_hash_shards_put_exact_duplicates_together(warehouse: Warehouse) -> None
     relation = warehouse.relation_for_table(parse_table_name("v"))
     columns = warehouse.schema_of(relation).names
     for shard in warehouse.plan_shards(relation, columns, 3):
-        sql = worker_select(
-            warehouse, relation, columns, ["id"], "y", None, 0.0, shard.predicate_sql
-        )
+        sql = worker_select(warehouse, relation, ["id"], "y", None, 0.0, shard.predicate_sql)
         ids = Counter(warehouse.arrow_batches(sql).read_all().column("id").to_pylist())
         assert ids, "a shard of 5000 distinct rows should not be empty"
         assert set(ids.values()) == {2}
@@ -163,9 +171,8 @@ def test_validation_fraction(
     warehouse: Warehouse, fraction: float, low: float, high: float
 ) -> None:
     relation = warehouse.relation_for_table(parse_table_name("t"))
-    columns = warehouse.schema_of(relation).names
-    sql = worker_select(warehouse, relation, columns, ["id"], "y", None, fraction, None)
-    flags = warehouse.arrow_batches(sql).read_all().column(VALIDATION_ALIAS).to_pylist()
+    sql = worker_select(warehouse, relation, ["id"], "y", None, fraction, None)
+    flags = split_flags(warehouse.arrow_batches(sql).read_all(), 1, fraction)
     assert len(flags) == 2 * DISTINCT
     assert low <= sum(flags) / len(flags) <= high
 
@@ -173,8 +180,7 @@ def test_validation_fraction(
 def test_split_key_makes_the_flag_a_function_of_that_column(warehouse: Warehouse) -> None:
     # Rows with the same key value share a flag even when the rest of the row differs.
     relation = warehouse.relation_for_query("SELECT id % 100 AS k, id, y FROM t")
-    columns = warehouse.schema_of(relation).names
-    sql = worker_select(warehouse, relation, columns, ["k"], "y", "k", FRACTION, None)
+    sql = worker_select(warehouse, relation, ["k"], "y", "k", FRACTION, None)
     table = warehouse.arrow_batches(sql).read_all()
     by_key: dict[float, set[bool]] = {}
     for k, flag in zip(
@@ -188,8 +194,12 @@ def test_split_key_makes_the_flag_a_function_of_that_column(warehouse: Warehouse
 
 def test_worker_select_casts_to_float32_and_labels(warehouse: Warehouse) -> None:
     relation = warehouse.relation_for_table(parse_table_name("t"))
-    columns = warehouse.schema_of(relation).names
-    sql = worker_select(warehouse, relation, columns, ["id", "x"], "y", None, FRACTION, None)
+    sql = worker_select(warehouse, relation, ["id", "x"], "y", None, FRACTION, None)
+    schema = warehouse.arrow_batches(sql).schema
+    assert [str(f.type) for f in schema] == ["float", "float", "float"]
+    assert schema.names == ["id", "x", LABEL_ALIAS]
+    # With a split key the warehouse adds the key's flag.
+    sql = worker_select(warehouse, relation, ["id", "x"], "y", "id", FRACTION, None)
     schema = warehouse.arrow_batches(sql).schema
     assert [str(f.type) for f in schema] == ["float", "float", "float", "bool"]
     assert schema.names == ["id", "x", LABEL_ALIAS, VALIDATION_ALIAS]

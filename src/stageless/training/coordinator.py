@@ -87,7 +87,6 @@ def plan_training(
                 sql=worker_select(
                     warehouse,
                     relation,
-                    schema.names,
                     feature_names,
                     target_name,
                     key,

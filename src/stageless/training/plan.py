@@ -17,6 +17,7 @@ from sqlglot import exp
 
 from stageless.errors import UserError
 from stageless.identifiers import match_name, unique
+from stageless.training.split import SPLIT_BUCKETS, validation_threshold
 from stageless.warehouses.base import (
     DEFAULT_BATCH_ROWS,
     Relation,
@@ -25,8 +26,6 @@ from stageless.warehouses.base import (
     int_literal,
 )
 
-#: The split hashes each row into this many buckets; validation takes the lowest ones.
-SPLIT_BUCKETS = 1_000_000
 LABEL_ALIAS = "__stageless_label"
 VALIDATION_ALIAS = "__stageless_is_validation"
 
@@ -121,7 +120,6 @@ def choose_columns(
 def worker_select(
     warehouse: Warehouse,
     relation: Relation,
-    all_columns: list[str],
     features: list[str],
     target: str,
     split_key: str | None,
@@ -129,21 +127,17 @@ def worker_select(
     predicate_sql: str | None,
     booleans: Collection[str] = (),
 ) -> str:
-    """The SELECT one worker runs: features and label as float32, plus its split flag.
+    """The SELECT one worker runs: features and label as float32, and with a SPLIT_KEY
+    that key's split flag.
 
     BOOLEANS (columns of boolean type) become 1/0 first: not every warehouse casts a
     boolean to a float (PostgreSQL does not), but every one evaluates a CASE.
 
-    The split is a salted hash of the split key, or of every column of the row, so it
-    depends only on the row itself: the same for any number of workers and any run.
+    The flag is a salted hash of the key computed by the warehouse, so it depends only on
+    the key: the same for any number of workers and any run. Without a key the worker
+    hashes the values it reads (see :mod:`stageless.training.split`).
     """
     float32 = exp.DataType.build(warehouse.float32_type, dialect=warehouse.dialect)
-    hashed = warehouse.row_hash([column(c) for c in ([split_key] if split_key else all_columns)], 0)
-    threshold = round(validation_fraction * SPLIT_BUCKETS)
-    is_validation = exp.LT(
-        this=exp.Mod(this=exp.Paren(this=hashed), expression=int_literal(SPLIT_BUCKETS)),
-        expression=int_literal(threshold),
-    )
 
     def as_float32(name: str) -> exp.Expression:
         value: exp.Expression = column(name)
@@ -155,11 +149,18 @@ def worker_select(
             )
         return exp.cast(value, float32)
 
-    select = exp.select(
+    selected = [
         *(as_float32(name).as_(exp.to_identifier(name, quoted=True)) for name in features),
         as_float32(target).as_(exp.to_identifier(LABEL_ALIAS, quoted=True)),
-        is_validation.as_(exp.to_identifier(VALIDATION_ALIAS, quoted=True)),
-    ).from_(relation.expression)
+    ]
+    if split_key is not None:
+        hashed = warehouse.row_hash([column(split_key)], 0)
+        is_validation = exp.LT(
+            this=exp.Mod(this=exp.Paren(this=hashed), expression=int_literal(SPLIT_BUCKETS)),
+            expression=int_literal(validation_threshold(validation_fraction)),
+        )
+        selected.append(is_validation.as_(exp.to_identifier(VALIDATION_ALIAS, quoted=True)))
+    select = exp.select(*selected).from_(relation.expression)
     if predicate_sql:
         # Rendered by the warehouse from integers stageless computed (row-id bounds,
         # worker counts): it holds no user input.

@@ -19,7 +19,7 @@ from stageless.errors import DataError
 from stageless.manifest import DataProvenance, Manifest, software_versions, utc_now
 from stageless.training.data import BatchIter, ShardData
 from stageless.training.events import EventSink
-from stageless.training.hyperparams import booster_params
+from stageless.training.hyperparams import SKETCH_ROWS, booster_params
 from stageless.training.launcher import SOURCE_ENV
 from stageless.training.plan import TrainPlan
 from stageless.warehouses import Warehouse, open_warehouse, redact_url
@@ -91,7 +91,7 @@ def read_shard(
 
     if warehouse is not None:
         reader = warehouse.arrow_batches(task.sql, batch_rows=plan.batch_rows)
-        shard = ShardData.read(reader, len(plan.features), progress)
+        shard = _read_batches(plan, reader, progress)
         warehouse.release_memory()  # the connection stays open; its cache is not needed
         return shard
     with open_warehouse(
@@ -99,7 +99,17 @@ def read_shard(
     ) as own:
         own.read_at(plan.snapshot)  # e.g. adopt the coordinator's exported snapshot
         reader = own.arrow_batches(task.sql, batch_rows=plan.batch_rows)
-        return ShardData.read(reader, len(plan.features), progress)
+        return _read_batches(plan, reader, progress)
+
+
+def _read_batches(plan: TrainPlan, reader: Any, progress: Any) -> ShardData:
+    return ShardData.read(
+        reader,
+        len(plan.features),
+        plan.validation_fraction,
+        flag_in_batch=plan.split_key is not None,
+        on_progress=progress,
+    )
 
 
 def train_shard(
@@ -107,6 +117,30 @@ def train_shard(
 ) -> Manifest | None:
     """Everything one worker does. Returns the manifest on rank 0, None elsewhere."""
     return train_on_shard(plan, rank, read_shard(plan, rank, sink, warehouse), sink)
+
+
+def _quantised_training_data(
+    plan: TrainPlan, shard: ShardData, hp: dict[str, Any], rows_train: int
+) -> xgb.QuantileDMatrix:
+    """The training rows, binned. The bin boundaries come from a systematic sample of
+    ``sketch_rows`` training rows across all workers (merged through the collective)
+    when there are more rows than that; every worker then bins all its rows with them."""
+    max_bin = hp.get("max_bin", 256)
+    reference = None
+    if 0 < hp["sketch_rows"] < rows_train:
+        step = -(-rows_train // hp["sketch_rows"])  # ceil: at most sketch_rows in all
+        sample = shard.every_nth_train_row(step)
+        reference = xgb.QuantileDMatrix(
+            BatchIter(sample, plan.features, plan.feature_types),
+            max_bin=max_bin,
+            nthread=plan.nthread,
+        )
+    return xgb.QuantileDMatrix(
+        BatchIter(shard.train, plan.features, plan.feature_types),
+        max_bin=max_bin,
+        ref=reference,
+        nthread=plan.nthread,
+    )
 
 
 #: Saves the booster bytes and manifest somewhere; returns where (for the "saved" event).
@@ -135,12 +169,9 @@ def train_on_shard(
             f"source had {plan.rows_expected:,} when planned; was it changed during the run?"
         )
 
-    hp = plan.hyperparameters
-    dtrain = xgb.QuantileDMatrix(
-        BatchIter(shard.train, plan.features, plan.feature_types),
-        max_bin=hp.get("max_bin", 256),
-        nthread=plan.nthread,
-    )
+    hp = {**plan.hyperparameters, "tree_method": plan.hyperparameters.get("tree_method", "hist")}
+    hp.setdefault("sketch_rows", SKETCH_ROWS)
+    dtrain = _quantised_training_data(plan, shard, hp, rows_train)
     dvalid = None
     if plan.validation_fraction > 0:
         dvalid = xgb.QuantileDMatrix(
@@ -183,7 +214,7 @@ def train_on_shard(
         features=plan.features,
         feature_types=plan.feature_types,
         objective=hp["objective"],
-        hyperparameters={**hp, "tree_method": hp.get("tree_method", "hist")},
+        hyperparameters=hp,
         metrics=metrics,
         data=DataProvenance(
             source=plan.source,
@@ -196,7 +227,9 @@ def train_on_shard(
             rows_validation=rows_validation,
             shard_strategy=plan.tasks[0].strategy,
             split={
-                "method": "hash of the split key" if plan.split_key else "hash of every column",
+                "method": "hash of the split key"
+                if plan.split_key
+                else "MurmurHash3 of the row's float32 feature and target values",
                 "key": plan.split_key,
                 "validation_fraction": plan.validation_fraction,
             },
