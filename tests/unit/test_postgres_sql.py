@@ -210,7 +210,7 @@ def test_workers_take_a_url_password_from_their_environment_only_if_it_matches(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     from stageless.training.launcher import SOURCE_ENV
-    from stageless.training.worker import worker_source
+    from stageless.training.reading import worker_source
 
     planned = "postgresql://u:***@h:5432/db"
     monkeypatch.setenv(SOURCE_ENV, "postgresql://u:s3cret@h:5432/db")

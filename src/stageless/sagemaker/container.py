@@ -207,7 +207,8 @@ def _summary(manifest: Any) -> None:
 
 
 def _run_alone(config: JobConfig, paths: ContainerPaths) -> None:
-    from stageless.training.worker import read_shard, train_on_shard
+    from stageless.training.reading import read_shard
+    from stageless.training.worker import train_on_shard
     from stageless.warehouses import open_warehouse
 
     sink = _reporter(1)
@@ -260,7 +261,8 @@ def _run_leader(config: JobConfig, cluster: Cluster, paths: ContainerPaths, guar
 
     threading.Thread(target=watch, daemon=True).start()
 
-    from stageless.training.worker import read_shard, train_on_shard
+    from stageless.training.reading import read_shard
+    from stageless.training.worker import train_on_shard
     from stageless.warehouses import open_warehouse
 
     sink = _reporter(cluster.size)
@@ -300,7 +302,8 @@ def _run_follower(config: JobConfig, cluster: Cluster, guard: Guard) -> None:
     _connect_as_configured(config, plan.source)
     heartbeat = Heartbeat(client, config.lost_after, guard.fail).start()
 
-    from stageless.training.worker import read_shard, train_on_shard
+    from stageless.training.reading import read_shard
+    from stageless.training.worker import train_on_shard
 
     rank = cluster.rank
     sink = _reporter(cluster.size)

@@ -110,9 +110,13 @@ def run_plan(
 ) -> Manifest:
     """One worker runs here (reusing WAREHOUSE); more run as local processes."""
     if plan.workers == 1:
-        from stageless.training.worker import train_shard
+        from stageless.training.reading import importing_in_background, read_shard
 
-        manifest = train_shard(plan, 0, sink, warehouse=warehouse)
+        with importing_in_background("xgboost"):
+            shard = read_shard(plan, 0, sink, warehouse)
+        from stageless.training.worker import train_on_shard
+
+        manifest = train_on_shard(plan, 0, shard, sink)
         assert manifest is not None
         return manifest
     from stageless.training.launcher import LocalWorkers

@@ -15,7 +15,6 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import pyarrow as pa
-import xgboost as xgb
 
 from stageless.training.split import validation_rows
 
@@ -115,33 +114,3 @@ class ShardData:
         if on_progress:
             on_progress(shard.rows_read, time.perf_counter() - start, True)
         return shard
-
-
-class BatchIter(xgb.DataIter):
-    """Feeds cached batches to XGBoost, which walks them more than once to sketch and bin.
-
-    An empty shard still yields one empty batch: every worker must take part in building
-    the quantile matrix, or the others would wait for it forever.
-    """
-
-    def __init__(
-        self, batches: list[Batch], feature_names: list[str], feature_types: list[str]
-    ) -> None:
-        n = len(feature_names)
-        empty = (np.empty((0, n), dtype=np.float32), np.empty(0, dtype=np.float32))
-        self._batches = batches or [empty]
-        self._names = feature_names
-        self._types = feature_types
-        self._next = 0
-        super().__init__(release_data=True)
-
-    def next(self, input_data: Callable[..., None]) -> bool:
-        if self._next == len(self._batches):
-            return False
-        features, label = self._batches[self._next]
-        input_data(data=features, label=label, feature_names=self._names, feature_types=self._types)
-        self._next += 1
-        return True
-
-    def reset(self) -> None:
-        self._next = 0

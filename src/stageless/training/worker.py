@@ -6,7 +6,6 @@ Runs in the caller's process for ``--workers 1``, and in each worker process tha
 
 from __future__ import annotations
 
-import os
 import warnings
 from collections.abc import Callable
 from typing import Any
@@ -17,15 +16,43 @@ from xgboost import collective
 
 from stageless.errors import DataError
 from stageless.manifest import DataProvenance, Manifest, software_versions, utc_now
-from stageless.training.data import BatchIter, ShardData
+from stageless.training.data import Batch, ShardData
 from stageless.training.events import EventSink
 from stageless.training.hyperparams import SKETCH_ROWS, booster_params
-from stageless.training.launcher import SOURCE_ENV
 from stageless.training.plan import TrainPlan
-from stageless.warehouses import Warehouse, open_warehouse, redact_url
 
 # An empty shard is legitimate (a tiny table, many workers); XGBoost warns about it.
 warnings.filterwarnings("ignore", message=r".*Empty dataset at worker.*")
+
+
+class BatchIter(xgb.DataIter):
+    """Feeds cached batches to XGBoost, which walks them more than once to sketch and bin.
+
+    An empty shard still yields one empty batch: every worker must take part in building
+    the quantile matrix, or the others would wait for it forever.
+    """
+
+    def __init__(
+        self, batches: list[Batch], feature_names: list[str], feature_types: list[str]
+    ) -> None:
+        n = len(feature_names)
+        empty = (np.empty((0, n), dtype=np.float32), np.empty(0, dtype=np.float32))
+        self._batches = batches or [empty]
+        self._names = feature_names
+        self._types = feature_types
+        self._next = 0
+        super().__init__(release_data=True)
+
+    def next(self, input_data: Callable[..., None]) -> bool:
+        if self._next == len(self._batches):
+            return False
+        features, label = self._batches[self._next]
+        input_data(data=features, label=label, feature_names=self._names, feature_types=self._types)
+        self._next += 1
+        return True
+
+    def reset(self) -> None:
+        self._next = 0
 
 
 class RoundProgress(xgb.callback.TrainingCallback):
@@ -67,56 +94,6 @@ def _global_counts(shard: ShardData, rank: int, workers: int) -> np.ndarray:
     if collective.is_distributed():
         return collective.allreduce(local, collective.Op.SUM)
     return local
-
-
-def worker_source(planned: str) -> str:
-    """The URL a worker connects with. The plan's is redacted; a password the user put in
-    the URL reaches local workers through their environment (see LocalWorkers), never
-    through the plan, a command line or a log."""
-    given = os.environ.get(SOURCE_ENV)
-    return given if given and redact_url(given) == planned else planned
-
-
-def read_shard(
-    plan: TrainPlan, rank: int, sink: EventSink, warehouse: Warehouse | None = None
-) -> ShardData:
-    """Stream this worker's shard from the warehouse into float32 batches.
-
-    Needs no collective: workers read while the tracker is still starting.
-    """
-    task = plan.tasks[rank]
-
-    def progress(rows: int, seconds: float, done: bool) -> None:
-        sink.emit("read", rank=rank, rows=rows, seconds=round(seconds, 3), done=done)
-
-    if warehouse is not None:
-        reader = warehouse.arrow_batches(task.sql, batch_rows=plan.batch_rows)
-        shard = _read_batches(plan, reader, progress)
-        warehouse.release_memory()  # the connection stays open; its cache is not needed
-        return shard
-    with open_warehouse(
-        worker_source(plan.source), read_only=True, threads=plan.nthread, secret=plan.secret
-    ) as own:
-        own.read_at(plan.snapshot)  # e.g. adopt the coordinator's exported snapshot
-        reader = own.arrow_batches(task.sql, batch_rows=plan.batch_rows)
-        return _read_batches(plan, reader, progress)
-
-
-def _read_batches(plan: TrainPlan, reader: Any, progress: Any) -> ShardData:
-    return ShardData.read(
-        reader,
-        len(plan.features),
-        plan.validation_fraction,
-        flag_in_batch=plan.split_key is not None,
-        on_progress=progress,
-    )
-
-
-def train_shard(
-    plan: TrainPlan, rank: int, sink: EventSink, warehouse: Warehouse | None = None
-) -> Manifest | None:
-    """Everything one worker does. Returns the manifest on rank 0, None elsewhere."""
-    return train_on_shard(plan, rank, read_shard(plan, rank, sink, warehouse), sink)
 
 
 def _quantised_training_data(

@@ -44,7 +44,8 @@ def main() -> None:
         from xgboost import collective
 
         from stageless.training.plan import TrainPlan
-        from stageless.training.worker import read_shard, train_on_shard
+        from stageless.training.reading import read_shard
+        from stageless.training.worker import train_on_shard
 
         plan = TrainPlan.model_validate_json(sys.stdin.readline())
         tracker = None
