@@ -5,21 +5,47 @@ Never used by library code: what a notebook user imports is none of our business
 
 from __future__ import annotations
 
+import importlib.abc
 import os
 import sys
 from typing import NoReturn
 
 
+class _SkipImports(importlib.abc.MetaPathFinder):
+    """Makes ``import NAME`` fail as if NAME were not installed, for the names it holds."""
+
+    def __init__(self) -> None:
+        self.names: set[str] = set()
+
+    def find_spec(self, fullname: str, path: object, target: object = None) -> None:
+        if fullname.partition(".")[0] in self.names:
+            raise ModuleNotFoundError(f"{fullname} is skipped in this process", name=fullname)
+        return None
+
+
+_skipped = _SkipImports()
+
+
 def skip_unused_imports() -> None:
-    """Keep XGBoost from importing scikit-learn in this process.
+    """Keep XGBoost from importing scikit-learn, and pyarrow from importing pandas, in
+    this process.
 
     XGBoost imports scikit-learn (and with it joblib and more) whenever it is installed,
-    only to offer its scikit-learn-style estimators, which stageless never uses. That is
-    about half a second at the start of every process, paid once per worker. Marking the
-    module absent makes XGBoost take its "not installed" path.
+    only to offer its scikit-learn-style estimators, which stageless never uses: about
+    half a second at the start of every process, paid once per worker. ``pyarrow.dataset``
+    (which the ADBC driver manager imports) imports pandas whenever it is installed: another
+    0.16 s. Both libraries take their "not installed" path when the import fails. A backend
+    whose driver does need one calls :func:`allow_import` first.
     """
-    if "xgboost" not in sys.modules:
-        sys.modules.setdefault("sklearn", None)  # type: ignore[arg-type]
+    _skipped.names.update(name for name in ("sklearn", "pandas") if name not in sys.modules)
+    if _skipped not in sys.meta_path:
+        sys.meta_path.insert(0, _skipped)
+
+
+def allow_import(name: str) -> None:
+    """Undo :func:`skip_unused_imports` for NAME. Safe anywhere: it changes nothing unless
+    this process skipped NAME."""
+    _skipped.names.discard(name)
 
 
 def exit_now(code: int) -> NoReturn:

@@ -9,6 +9,7 @@ import importlib
 from typing import TYPE_CHECKING
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
+from stageless._startup import allow_import
 from stageless.errors import UserError
 
 if TYPE_CHECKING:
@@ -23,6 +24,10 @@ _BACKENDS: dict[str, tuple[str, str, str | None]] = {
     "postgres": ("stageless.warehouses.postgres", "PostgresWarehouse", "postgres"),
     "redshift": ("stageless.warehouses.postgres", "RedshiftWarehouse", "postgres"),
 }
+
+#: scheme -> modules its driver needs that stageless's own processes otherwise skip
+#: (see stageless._startup): the Snowflake connector fetches Arrow only if pandas imports
+_DRIVER_NEEDS: dict[str, tuple[str, ...]] = {"snowflake": ("pandas",)}
 
 
 def supported_schemes() -> list[str]:
@@ -56,13 +61,16 @@ def open_warehouse(
         from stageless.secrets import resolve_secret
 
         secret = resolve_secret(secret)
-    module_name, class_name, extra = _BACKENDS[scheme_of(url)]
+    scheme = scheme_of(url)
+    module_name, class_name, extra = _BACKENDS[scheme]
+    for needed in _DRIVER_NEEDS.get(scheme, ()):
+        allow_import(needed)
     try:
         module = importlib.import_module(module_name)
     except ModuleNotFoundError as exc:
         hint = f"pip install 'stageless[{extra}]'" if extra else "pip install stageless"
         raise UserError(
-            f"the {scheme_of(url)} backend needs {exc.name}, which is not installed: {hint}"
+            f"the {scheme} backend needs {exc.name}, which is not installed: {hint}"
         ) from None
     backend: type[Warehouse] = getattr(module, class_name)
     return backend.connect(  # type: ignore[attr-defined]
