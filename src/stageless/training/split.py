@@ -8,8 +8,9 @@ NULL as the one canonical NaN. A row validates when that hash modulo ``SPLIT_BUC
 falls below ``fraction * SPLIT_BUCKETS``.
 
 So the split depends on nothing but the row's values: not on the number of workers, the
-shard a row landed in, the run, or even the warehouse (the same table in DuckDB,
-PostgreSQL or Snowflake splits the same way), and identical rows land on the same side.
+shard a row landed in, the run, or even the warehouse (float and integer columns read as
+the same float32 in DuckDB, PostgreSQL and Snowflake; a decimal may round differently),
+and identical rows land on the same side.
 It costs the client ~20 ms per million rows, where a hash in SQL costs the server more
 than a third of the time it takes to send the table.
 """

@@ -65,6 +65,17 @@ def test_split_is_the_same_for_any_worker_count(runs: dict[int, Manifest]) -> No
     assert abs(runs[1].data.rows_validation / HOUSING_ROWS - 0.25) < 0.01
 
 
+def test_the_split_is_the_one_duckdb_makes_of_the_same_table(
+    runs: dict[int, Manifest], housing_db: str, tmp_path: Path
+) -> None:
+    # The worker hashes the float32 values it reads, so the warehouse does not matter.
+    duck = train(
+        housing_db, tmp_path / "duck", table="california_housing", hyperparameters=FEW_ROUNDS
+    )
+    assert duck.data.rows_validation == runs[1].data.rows_validation
+    assert duck.data.rows_train == runs[1].data.rows_train
+
+
 def test_block_ranges_cover_the_table_once_and_scan_only_their_blocks(
     pg_housing: PostgresServer,
 ) -> None:
