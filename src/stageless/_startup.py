@@ -12,7 +12,13 @@ from typing import NoReturn
 
 
 class _SkipImports(importlib.abc.MetaPathFinder):
-    """Makes ``import NAME`` fail as if NAME were not installed, for the names it holds."""
+    """Makes ``import NAME`` fail as if NAME were not installed, for the names it holds.
+
+    ``importlib.util.find_spec(NAME)`` raises ModuleNotFoundError too, instead of returning
+    None (XGBoost asks that only in ``trees_to_dataframe``, which stageless never calls).
+    Putting None in ``sys.modules`` instead would not do: Cython modules such as pyarrow's
+    take a None found there for the module itself.
+    """
 
     def __init__(self) -> None:
         self.names: set[str] = set()

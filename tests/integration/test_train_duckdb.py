@@ -346,9 +346,9 @@ def test_bin_boundaries_come_from_a_sample_of_sketch_rows(
     sampled, sampled_cuts = run(40)
     assert every_row.hyperparameters["sketch_rows"] == 0
     assert sampled.hyperparameters["sketch_rows"] == 40
-    # 40 sampled rows can give a feature at most 40 distinct split values; every row gives
-    # the model many more to choose from.
-    assert max(len(v) for v in sampled_cuts.values()) <= 40
+    # 40 sampled rows (41 with two workers, each rounding up) give a feature at most that
+    # many distinct split values; every row gives the model many more to choose from.
+    assert max(len(v) for v in sampled_cuts.values()) <= 40 + workers - 1
     assert max(len(v) for v in every_row_cuts.values()) > 40
     # The split and the rows are the same either way.
     assert sampled.data == every_row.data

@@ -10,8 +10,10 @@ import time
 from pathlib import Path
 
 import duckdb
+import numpy as np
 import pytest
 
+from stageless.training.split import validation_rows
 from tests.conftest import RunCli
 
 
@@ -24,7 +26,15 @@ def odd_db(tmp_path_factory: pytest.TempPathFactory) -> str:
             "CREATE TABLE no_target AS SELECT i * 1.0 AS x, NULL::DOUBLE AS y, "
             "'name' || i AS label, TIMESTAMP '2024-01-01' AS at FROM range(10) r(i)"
         )
+        # Twenty copies of one row whose values hash into validation at fraction 0.5.
+        x = next(v for v in range(1000) if _validates(v, 1.0, 0.5))
+        con.execute(f"CREATE TABLE repeated AS SELECT {x}.0 AS x, 1.0 AS y FROM range(20)")
     return f"duckdb://{path}"
+
+
+def _validates(x: float, y: float, fraction: float) -> bool:
+    one = np.array([x], dtype=np.float32)
+    return bool(validation_rows([one], np.array([y], dtype=np.float32), fraction)[0])
 
 
 BAD_TRAIN_INPUTS = {
@@ -92,6 +102,20 @@ def test_bad_train_input(case: str, odd_db: str, run_cli: RunCli, tmp_path: Path
     assert result.stderr.startswith("error: ")
     assert result.stderr.count("\n") == 1, result.stderr
     assert message in result.stderr
+    assert "Traceback" not in result.stderr
+    assert not (tmp_path / "out").exists()
+
+
+def test_a_split_that_leaves_nothing_to_train_on_is_refused(
+    odd_db: str, run_cli: RunCli, tmp_path: Path
+) -> None:
+    # Known only once the rows are read: progress lines come first, then the one error.
+    result = run_cli(
+        "train", "--source", odd_db, "--table", "repeated", "--target", "y",
+        "--validation-fraction", "0.5", "--output", "out",
+    )  # fmt: skip
+    assert result.returncode == 2, result.output
+    assert result.stderr.splitlines()[-1].startswith("error: no rows left to train on")
     assert "Traceback" not in result.stderr
     assert not (tmp_path / "out").exists()
 

@@ -115,18 +115,33 @@ def test_a_follower_whose_connection_closes_is_gone_at_once(board: JobBoard) -> 
     # lost_after is an hour: only the closed /attach connection can tell.
     dying = Heartbeat(client(board, "algo-2"), lost_after=3600, on_failure=print).start()
     finishing = Heartbeat(client(board, "algo-3"), lost_after=3600, on_failure=print).start()
-    assert dying.connection is not None and finishing.connection is not None
-    client(board, "algo-3").report_finished()
-    finishing.stop()  # finished first, then closed: not a death
-    time.sleep(0.3)
-    assert board.problem(connect_timeout=3600, lost_after=3600) is None
-    # What the kernel does when the process dies (a bare close() from this thread would
-    # not send the FIN while the heartbeat's thread still blocks in recv on it).
-    dying.connection.shutdown(socket.SHUT_RDWR)
-    _wait_until(lambda: board.problem(3600, 3600) is not None)
-    gone = board.problem(connect_timeout=3600, lost_after=3600)
-    assert gone is not None and gone.host == "algo-2"
-    assert "disconnected from the first host" in gone.message
+    try:
+        assert dying.connection is not None and finishing.connection is not None
+        finishing.finish()  # said so on the connection, then closed it: not a death
+        _wait_until(lambda: "algo-3" in board.finished)
+        assert board.problem(connect_timeout=3600, lost_after=3600) is None
+        # What the kernel does when the process dies (a bare close() from this thread
+        # would not send the FIN while the heartbeat's thread still blocks in recv on it).
+        dying.connection.shutdown(socket.SHUT_RDWR)
+        _wait_until(lambda: board.problem(3600, 3600) is not None)
+        gone = board.problem(connect_timeout=3600, lost_after=3600)
+        assert gone is not None and gone.host == "algo-2"
+        assert "disconnected from the first host" in gone.message
+    finally:
+        dying.stop()
+        finishing.stop()
+
+
+def test_only_a_follower_may_attach_and_only_once(board: JobBoard) -> None:
+    first = client(board, "algo-2").attach(timeout=2)
+    try:
+        assert first is not None
+        assert client(board, "algo-2").attach(timeout=2) is None  # already attached
+        assert client(board, "intruder").attach(timeout=2) is None  # not a follower
+        assert board.problem(connect_timeout=3600, lost_after=3600) is None
+    finally:
+        if first is not None:
+            first.close()
 
 
 def test_heartbeat_notices_at_once_a_leader_whose_process_ended() -> None:

@@ -17,6 +17,8 @@ def run(code: str) -> str:
 def test_pandas_and_sklearn_are_skipped_and_their_users_take_the_not_installed_path() -> None:
     # The dev environment has both installed (the benchmark's seed path uses them).
     out = run(
+        "import importlib.util\n"
+        "assert importlib.util.find_spec('pandas') and importlib.util.find_spec('sklearn')\n"
         "from stageless._startup import skip_unused_imports\n"
         "skip_unused_imports()\n"
         "import sys, numpy as np, pyarrow as pa, xgboost, adbc_driver_postgresql.dbapi\n"

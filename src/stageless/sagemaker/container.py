@@ -312,7 +312,7 @@ def _run_follower(config: JobConfig, cluster: Cluster, guard: Guard) -> None:
         _check_rank(rank)
         train_on_shard(plan, rank, shard, sink)
         client.report_finished()
-        heartbeat.stop()
+        heartbeat.finish()
     _log(f"host {cluster.current_host} finished")
 
 

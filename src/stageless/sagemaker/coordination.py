@@ -11,9 +11,10 @@ leader, on any failure, marks the job failed and every follower sees that on its
 poll (once a second) and stops. Followers poll even while XGBoost blocks in C code, and
 the leader notices a follower that falls silent (``lost_after``) or never shows up
 (``connect_timeout``), so a dead host never leaves the others waiting. Each follower
-also holds one idle connection to the board (``/attach``): a host whose process dies
-closes it at once, so either side notices a dead peer within a poll instead of after
-``lost_after`` or XGBoost's own retries. Everything on
+also holds one idle connection to the board (``/attach``): the kernel closes it when the
+follower's process dies, so either side notices a dead peer's process within a poll
+instead of after ``lost_after`` or XGBoost's own retries. (A host that vanishes from the
+network sends nothing; ``lost_after`` still catches that.) Everything on
 the board is plain JSON, validated on receipt; nothing is unpickled.
 """
 
@@ -38,6 +39,14 @@ from stageless.errors import StagelessError, TransientError, describe
 POLL_SECONDS = 1.0
 #: the largest request body the board reads (a failure report)
 MAX_BODY = 64 << 10
+#: what a follower sends on its /attach connection before closing it when it is done
+FINISHED = b"finished"
+
+
+def _keep_alive(connection: socket.socket) -> None:
+    """TCP keepalive, so an idle connection to a host that vanished eventually errors."""
+    with contextlib.suppress(OSError):
+        connection.setsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE, 1)
 
 
 class PeerFailed(StagelessError):
@@ -129,8 +138,8 @@ class JobBoard:
     ``GET /status?host=H``: ``{"failure": null | {...}}``; also a follower's heartbeat.
     ``POST /failure?host=H`` ``{"message": ..., "exit_code": ...}``: a follower failed.
     ``POST /finished?host=H``: a follower is done and will go quiet.
-    ``GET /attach?host=H``: held open by the follower; closing it before ``/finished``
-    means the follower is gone.
+    ``GET /attach?host=H``: held open by the follower (one per follower); closing it
+    without first sending ``finished`` on it means the follower is gone.
     """
 
     def __init__(self, followers: tuple[str, ...], bind: str, port: int, deadline: float) -> None:
@@ -142,6 +151,7 @@ class JobBoard:
         self.finished: set[str] = set()
         self.told: set[str] = set()  # followers that have seen the failure
         self.detached: set[str] = set()  # followers whose /attach connection closed
+        self.attached: set[str] = set()  # followers holding /attach now
         self.started = time.monotonic()
         handler = type("Handler", (_BoardHandler,), {"board": self})
         try:
@@ -185,9 +195,22 @@ class JobBoard:
             if failure is self.failure:
                 self.told.add(host)
 
-    def detach(self, host: str) -> None:
+    def attach(self, host: str) -> bool:
+        """Whether HOST may hold an /attach connection: a follower, and only one at once
+        (nobody else can pin a board thread, or close a connection in a follower's name)."""
         with self.lock:
-            if host in self.followers and host not in self.finished:
+            if host not in self.followers or host in self.attached:
+                return False
+            self.attached.add(host)
+            return True
+
+    def detach(self, host: str, finished: bool) -> None:
+        """HOST's /attach connection closed: it finished, or it is gone."""
+        with self.lock:
+            self.attached.discard(host)
+            if finished:
+                self.finished.add(host)
+            elif host not in self.finished:
                 self.detached.add(host)
 
     def problem(self, connect_timeout: float, lost_after: float) -> Failure | None:
@@ -234,6 +257,7 @@ class JobBoard:
                     if self.last_seen.get(h, recent + 1) > recent
                     and h not in self.told
                     and h not in self.finished
+                    and h not in self.detached
                     and (failure is None or h != failure.host)
                 ]
             if not waiting:
@@ -285,16 +309,23 @@ class _BoardHandler(BaseHTTPRequestHandler):
             board.has_told(host, failure)
 
     def _hold(self, host: str) -> None:
-        """Keep a follower's /attach connection until it closes; then it is gone unless
-        it said it finished."""
-        self.send_response(200)
-        self.end_headers()
-        self.wfile.flush()
-        self.connection.settimeout(None)
-        with contextlib.suppress(OSError):
-            while self.connection.recv(64):
-                pass
-        self.board.detach(host)
+        """Keep a follower's /attach connection until it closes; then the follower is gone
+        unless it sent ``finished`` first."""
+        if not self.board.attach(host):
+            self._reply(409, {"error": "not a follower, or already attached"})
+            return
+        said = b""
+        try:
+            self.send_response(200)
+            self.end_headers()
+            self.wfile.flush()
+            _keep_alive(self.connection)
+            self.connection.settimeout(None)
+            with contextlib.suppress(OSError):
+                while chunk := self.connection.recv(64):
+                    said = (said + chunk)[-len(FINISHED) :]
+        finally:
+            self.board.detach(host, finished=said == FINISHED)
 
     def do_POST(self) -> None:
         board, host = self.board, self._host()
@@ -403,6 +434,7 @@ class BoardClient:
             conn.sendall(request.encode())
             if not conn.recv(64).startswith(b"HTTP/1.0 200"):
                 raise OSError("refused")
+            _keep_alive(conn)
             conn.settimeout(None)
         except OSError:
             conn.close()
@@ -444,8 +476,8 @@ class BoardClient:
 
 class Heartbeat:
     """A follower's threads: one polls the board, one holds the /attach connection; they
-    call ON_FAILURE (which ends the process) when the job failed elsewhere or the leader
-    fell silent or went away."""
+    call ON_FAILURE (which ends the process) once, when the job failed elsewhere or the
+    leader fell silent or went away."""
 
     def __init__(
         self,
@@ -457,6 +489,8 @@ class Heartbeat:
         self.lost_after = lost_after
         self.on_failure = on_failure
         self.stopped = threading.Event()
+        self.reported = threading.Event()
+        self.report_lock = threading.Lock()
         self.thread = threading.Thread(target=self._run, daemon=True)
         self.connection: socket.socket | None = None
 
@@ -467,33 +501,46 @@ class Heartbeat:
         self.thread.start()
         return self
 
+    def finish(self) -> None:
+        """This host is done: say so on /attach (the leader must not take the closing
+        connection for a death), then stop."""
+        if self.connection is not None:
+            with contextlib.suppress(OSError):
+                self.connection.sendall(FINISHED)
+        self.stop()
+
     def stop(self) -> None:
-        """Call after ``report_finished``: closing /attach before it reads as a death."""
         self.stopped.set()
         if self.connection is not None:
             with contextlib.suppress(OSError):
                 self.connection.shutdown(socket.SHUT_RDWR)
             self.connection.close()
 
+    def _report(self, error: StagelessError) -> None:
+        with self.report_lock:
+            if self.reported.is_set() or self.stopped.is_set():
+                return
+            self.reported.set()
+        self.on_failure(error)
+
     def _watch_connection(self) -> None:
         assert self.connection is not None
         with contextlib.suppress(OSError):
             while self.connection.recv(64):
                 pass
-        if self.stopped.is_set():
+        # The leader closed it: it failed (and told the poller why, which wins if it
+        # reports within a poll) or its process ended.
+        if self.stopped.is_set() or self.reported.wait(1.5 * POLL_SECONDS):
             return
-        # The leader closed it: it failed (its board still says why) or its process ended.
         state = self.client.status(timeout=2.0)
-        if self.stopped.is_set():
-            return
         if state is None:
-            self.on_failure(
+            self._report(
                 TransientError(
                     f"lost contact with the first host {self.client.leader} (its connection closed)"
                 )
             )
         elif state.get("failure"):
-            self.on_failure(_peer_failed(state["failure"]))
+            self._report(_peer_failed(state["failure"]))
 
     def _run(self) -> None:
         last_answer = time.monotonic()
@@ -503,7 +550,7 @@ class Heartbeat:
                 return
             if state is None:
                 if time.monotonic() - last_answer > self.lost_after:
-                    self.on_failure(
+                    self._report(
                         TransientError(
                             f"lost contact with the first host {self.client.leader} "
                             f"(no answer for {self.lost_after:g}s)"
@@ -514,5 +561,5 @@ class Heartbeat:
             last_answer = time.monotonic()
             failure = state.get("failure")
             if failure:
-                self.on_failure(_peer_failed(failure))
+                self._report(_peer_failed(failure))
                 return

@@ -38,7 +38,9 @@ def gather_rows(columns: list[np.ndarray], rows: np.ndarray) -> np.ndarray:
         if everything:
             matrix[:, j] = values
         else:
-            np.take(values, rows, out=matrix[:, j])
+            # mode="clip": the indices are valid (from flatnonzero), and the default
+            # "raise" mode would write OUT through a temporary copy
+            np.take(values, rows, out=matrix[:, j], mode="clip")
     return matrix
 
 

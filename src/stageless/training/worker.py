@@ -14,7 +14,7 @@ import numpy as np
 import xgboost as xgb
 from xgboost import collective
 
-from stageless.errors import DataError
+from stageless.errors import DataError, UserError
 from stageless.manifest import DataProvenance, Manifest, software_versions, utc_now
 from stageless.training.data import Batch, ShardData
 from stageless.training.events import EventSink
@@ -105,7 +105,7 @@ def _quantised_training_data(
     max_bin = hp.get("max_bin", 256)
     reference = None
     if 0 < hp["sketch_rows"] < rows_train:
-        step = -(-rows_train // hp["sketch_rows"])  # ceil: at most sketch_rows in all
+        step = -(-rows_train // hp["sketch_rows"])  # about sketch_rows rows in all
         sample = shard.every_nth_train_row(step)
         reference = xgb.QuantileDMatrix(
             BatchIter(sample, plan.features, plan.feature_types),
@@ -146,6 +146,12 @@ def train_on_shard(
             f"source had {plan.rows_expected:,} when planned; was it changed during the run?"
         )
 
+    if rows_train == 0:
+        raise UserError(
+            "no rows left to train on: every row with a target fell into validation "
+            "(the split hashes each row's values, so a table of few distinct rows can do "
+            "that); lower --validation-fraction or give a --split-key"
+        )
     hp = {**plan.hyperparameters, "tree_method": plan.hyperparameters.get("tree_method", "hist")}
     hp.setdefault("sketch_rows", SKETCH_ROWS)
     dtrain = _quantised_training_data(plan, shard, hp, rows_train)
