@@ -15,6 +15,8 @@ from typing import TYPE_CHECKING, Any
 
 from stageless.errors import NotFoundError, StagelessError, TransientError, UserError
 
+__version__ = "0.1.0"
+
 if TYPE_CHECKING:
     from stageless.ingestion import IngestResult
     from stageless.manifest import Manifest

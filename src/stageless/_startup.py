@@ -24,12 +24,17 @@ class _SkipImports(importlib.abc.MetaPathFinder):
         self.names: set[str] = set()
 
     def find_spec(self, fullname: str, path: object, target: object = None) -> None:
-        if fullname.partition(".")[0] in self.names:
+        if any(fullname == name or fullname.startswith(f"{name}.") for name in self.names):
             raise ModuleNotFoundError(f"{fullname} is skipped in this process", name=fullname)
         return None
 
 
 _skipped = _SkipImports()
+
+#: Imported by libraries stageless uses, never needed by stageless itself: scikit-learn and
+#: scipy.special (only XGBoost's scikit-learn-style estimators use them; XGBoost imports
+#: those inside ``try/except ImportError``) and pandas (pyarrow.dataset imports it).
+SKIPPED = ("sklearn", "scipy.special", "pandas")
 
 
 def skip_unused_imports() -> None:
@@ -38,12 +43,13 @@ def skip_unused_imports() -> None:
 
     XGBoost imports scikit-learn (and with it joblib and more) whenever it is installed,
     only to offer its scikit-learn-style estimators, which stageless never uses: about
-    half a second at the start of every process, paid once per worker. ``pyarrow.dataset``
-    (which the ADBC driver manager imports) imports pandas whenever it is installed: another
-    0.16 s. Both libraries take their "not installed" path when the import fails. A backend
-    whose driver does need one calls :func:`allow_import` first.
+    half a second at the start of every process, paid once per worker; those estimators
+    also import scipy.special (50 ms). ``pyarrow.dataset`` (which the ADBC driver manager
+    imports) imports pandas whenever it is installed: another 0.16 s. The libraries take
+    their "not installed" path when the import fails. A backend whose driver does need one
+    calls :func:`allow_import` first.
     """
-    _skipped.names.update(name for name in ("sklearn", "pandas") if name not in sys.modules)
+    _skipped.names.update(name for name in SKIPPED if name not in sys.modules)
     if _skipped not in sys.meta_path:
         sys.meta_path.insert(0, _skipped)
 

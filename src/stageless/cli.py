@@ -10,11 +10,11 @@ import os
 import sys
 import traceback
 from collections.abc import Sequence
-from importlib.metadata import version
 from pathlib import Path
 
 import click
 
+from stageless import __version__
 from stageless._startup import exit_now, skip_unused_imports
 from stageless.errors import StagelessError, describe
 from stageless.identifiers import split_list
@@ -29,7 +29,7 @@ _secret_option = click.option(
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
-@click.version_option(version("stageless"), prog_name="stageless")
+@click.version_option(__version__, prog_name="stageless")
 def cli() -> None:
     """Train XGBoost straight from a data warehouse: no staging bucket, every row once."""
 
