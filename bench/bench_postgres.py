@@ -462,8 +462,9 @@ def report(
     lines += [
         "",
         "RMSEs differ a little by design: the seed splits with train_test_split, the peer "
-        "with a seeded random mask, stageless by a hash of each row; stageless-2 builds its "
-        "quantile sketch from two shards. Similar values mean the paths did the same work.",
+        "with a seeded random mask, stageless by a hash of each row; stageless sketches a "
+        "200,000-row sample (sketch-all: every row), stageless-2 from two shards. Similar "
+        "values mean the paths did the same work.",
     ]
     return "\n".join(lines) + "\n"
 

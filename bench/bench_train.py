@@ -523,8 +523,9 @@ def report(
     lines += [
         "",
         "RMSEs differ a little by design: the seed splits with train_test_split, the limit "
-        "takes the last quarter of the rows, stageless hashes each row; stageless-2 builds "
-        "its quantile sketch from two shards. Similar values mean the paths did the same work.",
+        "takes the last quarter of the rows, stageless hashes each row; stageless sketches a "
+        "200,000-row sample (sketch-all: every row), stageless-2 from two shards. Similar "
+        "values mean the paths did the same work.",
     ]
     return "\n".join(lines) + "\n"
 
