@@ -66,6 +66,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from stageless.datasets import CALIFORNIA_HOUSING_FEATURES, CALIFORNIA_HOUSING_TARGET
 from stageless.training.hyperparams import DEFAULTS
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -75,17 +76,8 @@ REPO = harness.REPO
 DATASET = REPO / "src" / "stageless" / "datasets" / "california_housing.csv.gz"
 RESULTS = REPO / "bench" / "results" / "train.md"
 
-FEATURES = [
-    "MedInc",
-    "HouseAge",
-    "AveRooms",
-    "AveBedrms",
-    "Population",
-    "AveOccup",
-    "Latitude",
-    "Longitude",
-]
-TARGET = "MedHouseVal"
+FEATURES = CALIFORNIA_HOUSING_FEATURES
+TARGET = CALIFORNIA_HOUSING_TARGET
 TABLE = "housing"
 DB_FILE = "housing.duckdb"
 

@@ -14,6 +14,7 @@ import xgboost as xgb
 
 import stageless
 from stageless.artifacts import read_model_archive
+from stageless.datasets import CALIFORNIA_HOUSING_FEATURES
 from stageless.errors import DataError, WorkerFailed
 from stageless.manifest import Manifest
 from stageless.training.coordinator import plan_training, run_plan
@@ -46,16 +47,7 @@ CONTRACT_DATA_KEYS = {
     "rows_train",
     "rows_validation",
 }
-HOUSING_FEATURES = [
-    "MedInc",
-    "HouseAge",
-    "AveRooms",
-    "AveBedrms",
-    "Population",
-    "AveOccup",
-    "Latitude",
-    "Longitude",
-]
+HOUSING_FEATURES = CALIFORNIA_HOUSING_FEATURES
 
 
 def train(source: str, output: Path, **options: object) -> Manifest:

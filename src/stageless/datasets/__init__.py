@@ -15,6 +15,19 @@ BUNDLED = {
     "california-housing": "california_housing.csv.gz",
 }
 
+#: The California housing columns: the features in file order, then the target.
+CALIFORNIA_HOUSING_FEATURES = [
+    "MedInc",
+    "HouseAge",
+    "AveRooms",
+    "AveBedrms",
+    "Population",
+    "AveOccup",
+    "Latitude",
+    "Longitude",
+]
+CALIFORNIA_HOUSING_TARGET = "MedHouseVal"
+
 
 def dataset_path(name: str) -> Path:
     """Filesystem path of a bundled data set (the package is installed unzipped)."""

@@ -17,19 +17,11 @@ import xgboost as xgb
 
 import stageless
 from stageless.artifacts import open_model
+from stageless.datasets import CALIFORNIA_HOUSING_FEATURES
 from stageless.training.events import Reporter
 from tests.integration.conftest import free_port, wait_for_http
 
-FEATURES = [
-    "MedInc",
-    "HouseAge",
-    "AveRooms",
-    "AveBedrms",
-    "Population",
-    "AveOccup",
-    "Latitude",
-    "Longitude",
-]
+FEATURES = CALIFORNIA_HOUSING_FEATURES
 
 
 @pytest.fixture(scope="session")
